@@ -1,0 +1,81 @@
+"""gen3widgets: Runway gen3a_turbo image-to-video in Jupyter, on the AI/ML API.
+
+    >>> from gen3widgets import GenerationPanel
+    >>> GenerationPanel(prompt="a slow dolly shot", image="cat.png")
+
+``Client`` / ``AsyncClient`` script the same things; with no ``AIMLAPI_KEY``
+the widgets (and ``Client.auto()``) run on a built-in offline simulator.
+
+Heavy modules (httpx, ipywidgets) load on first use of a name that needs them,
+so ``import gen3widgets`` stays fast.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from ._errors import (
+    APIError,
+    AuthenticationError,
+    ConfigurationError,
+    DownloadError,
+    Gen3Error,
+    GenerationFailed,
+    GenerationTimeout,
+    InsufficientCreditsError,
+    NotFoundError,
+    RateLimitError,
+    ServerError,
+    SubmissionUncertain,
+    TransportError,
+    ValidationError,
+)
+from ._models import Generation, GenerationRequest, Status
+
+if TYPE_CHECKING:
+    from ._client import AsyncClient, Client
+
+__version__ = "0.1.0"
+
+# name -> module that defines it, imported on first access
+_LAZY = {
+    "Client": "._client",
+    "AsyncClient": "._client",
+}
+
+__all__ = [
+    "APIError",
+    "AsyncClient",
+    "AuthenticationError",
+    "Client",
+    "ConfigurationError",
+    "DownloadError",
+    "Gen3Error",
+    "Generation",
+    "GenerationFailed",
+    "GenerationRequest",
+    "GenerationTimeout",
+    "InsufficientCreditsError",
+    "NotFoundError",
+    "RateLimitError",
+    "ServerError",
+    "Status",
+    "SubmissionUncertain",
+    "TransportError",
+    "ValidationError",
+    "__version__",
+]
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'gen3widgets' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module, __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
