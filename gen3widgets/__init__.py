@@ -35,6 +35,10 @@ from ._models import Generation, GenerationRequest, Status
 
 if TYPE_CHECKING:
     from ._client import AsyncClient, Client
+    from ._store import history
+    from .magics import load_ipython_extension, unload_ipython_extension
+    from .widgets.grid import SeedGrid
+    from .widgets.panel import GenerationPanel
 
 __version__ = "0.1.0"
 
@@ -42,6 +46,11 @@ __version__ = "0.1.0"
 _LAZY = {
     "Client": "._client",
     "AsyncClient": "._client",
+    "history": "._store",
+    "GenerationPanel": ".widgets.panel",
+    "SeedGrid": ".widgets.grid",
+    "load_ipython_extension": ".magics",
+    "unload_ipython_extension": ".magics",
 }
 
 __all__ = [
@@ -54,17 +63,22 @@ __all__ = [
     "Gen3Error",
     "Generation",
     "GenerationFailed",
+    "GenerationPanel",
     "GenerationRequest",
     "GenerationTimeout",
     "InsufficientCreditsError",
     "NotFoundError",
     "RateLimitError",
+    "SeedGrid",
     "ServerError",
     "Status",
     "SubmissionUncertain",
     "TransportError",
     "ValidationError",
     "__version__",
+    "history",
+    "load_ipython_extension",
+    "unload_ipython_extension",
 ]
 
 

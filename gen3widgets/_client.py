@@ -19,7 +19,7 @@ from collections.abc import Awaitable, Callable, Generator
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import Any, TypeVar, Union
+from typing import Any, TypeVar
 
 import httpx
 
@@ -34,9 +34,7 @@ from ._config import (
     resolve_base_url,
 )
 from ._errors import (
-    APIError,
     AuthenticationError,
-    ConfigurationError,
     DownloadError,
     Gen3Error,
     GenerationFailed,
@@ -63,11 +61,10 @@ from ._retry import Backoff, Outcome, classify_exception, classify_status, parse
 log = logging.getLogger("gen3widgets")
 
 T = TypeVar("T")
-OnUpdate = Callable[[Generation], Union[None, Awaitable[None]]]
+OnUpdate = Callable[[Generation], Awaitable[None] | None]
 
 MAX_VIDEO_BYTES = 512 * 1024 * 1024  # a 10 s 1280x768 clip is a few MB; anything huge is wrong
 VIDEO_CONTENT_TYPES = ("video/", "application/octet-stream", "binary/octet-stream")
-SIMULATOR_KEY = "simulator"  # the in-process simulator accepts any bearer token
 _QUEUED = frozenset({Status.QUEUED, Status.WAITING})
 
 
@@ -98,7 +95,7 @@ class _Fetch:
     path: Path
 
 
-Action = Union[_Send, _Sleep, _Notify, _Fetch]
+Action = _Send | _Sleep | _Notify | _Fetch
 Flow = Generator[Action, Any, T]
 
 
@@ -177,7 +174,9 @@ class _BaseClient:
         }
         return httpx.Request(method, create_url(self.base_url), headers=headers, **kwargs)
 
-    def _as_request(self, request: GenerationRequest | None, fields: dict[str, Any]) -> GenerationRequest:
+    def _as_request(
+        self, request: GenerationRequest | None, fields: dict[str, Any]
+    ) -> GenerationRequest:
         if request is not None and fields:
             return request.replace(**fields)
         if request is not None:
@@ -221,11 +220,15 @@ class _BaseClient:
                 outcome = classify_status(response.status_code, paid=True)
                 if outcome is Outcome.UNCERTAIN:
                     raise SubmissionUncertain(
-                        request, f"the server answered {response.status_code} {response.reason_phrase}"
+                        request,
+                        f"the server answered {response.status_code} {response.reason_phrase}",
                     )
                 retry_after = parse_retry_after(response.headers.get("Retry-After"))
                 failure = api_error(
-                    response.status_code, response.text, retry_after=retry_after, what="create request"
+                    response.status_code,
+                    response.text,
+                    retry_after=retry_after,
+                    what="create request",
                 )
                 if outcome is Outcome.FAIL:
                     raise failure
@@ -233,10 +236,14 @@ class _BaseClient:
                 raise failure
             attempt += 1
             delay = self._backoff.delay(attempt, retry_after)
-            log.info("Create not accepted (%s); nothing bought; retrying in %.1f s.", failure, delay)
+            log.info(
+                "Create not accepted (%s); nothing bought; retrying in %.1f s.", failure, delay
+            )
             yield _Sleep(delay)
 
-    def _get_flow(self, generation_id: str, request: GenerationRequest | None = None) -> Flow[Generation]:
+    def _get_flow(
+        self, generation_id: str, request: GenerationRequest | None = None
+    ) -> Flow[Generation]:
         """Retrieve a generation, retrying any transient failure (GETs are free)."""
         check_generation_id(generation_id)
         attempt = 0
@@ -259,7 +266,9 @@ class _BaseClient:
                         failure = exc  # a truncated body: ask again
                 else:
                     retry_after = parse_retry_after(response.headers.get("Retry-After"))
-                    failure = api_error(response.status_code, response.text, retry_after=retry_after)
+                    failure = api_error(
+                        response.status_code, response.text, retry_after=retry_after
+                    )
                     if classify_status(response.status_code, paid=False) is Outcome.FAIL:
                         if isinstance(failure, NotFoundError):
                             failure = NotFoundError(
@@ -410,7 +419,9 @@ class _BaseClient:
     @staticmethod
     def _too_large(written: int) -> None:
         if written > MAX_VIDEO_BYTES:
-            raise DownloadError("Refusing the download: the video host sent far more bytes than a video.")
+            raise DownloadError(
+                "Refusing the download: the video host sent far more bytes than a video."
+            )
 
     def _log_send(self, request: httpx.Request) -> None:
         if log.isEnabledFor(logging.DEBUG):
@@ -474,7 +485,9 @@ class Client(_BaseClient):
         generation = self.submit(request, **fields)
         return self.wait(generation, timeout=timeout, on_update=on_update)
 
-    def download(self, generation: Generation | str, directory: str | os.PathLike[str] | None = None) -> Path:
+    def download(
+        self, generation: Generation | str, directory: str | os.PathLike[str] | None = None
+    ) -> Path:
         """Save the video (streamed to a temporary file, then renamed); returns its path."""
         if isinstance(generation, str):
             generation = self.get(generation)
@@ -516,7 +529,10 @@ class Client(_BaseClient):
     def _fetch(self, action: _Fetch) -> int | None:
         fd, part = self._temp_file(action.path)
         try:
-            with os.fdopen(fd, "wb") as out, self._http.stream("GET", action.url, follow_redirects=True) as r:
+            with (
+                os.fdopen(fd, "wb") as out,
+                self._http.stream("GET", action.url, follow_redirects=True) as r,
+            ):
                 if r.status_code != 200:
                     return r.status_code
                 self._check_video_response(r, action.url)
@@ -550,7 +566,9 @@ class AsyncClient(_BaseClient):
 
         return cls(**simulated_settings(api_key, asynchronous=True, **kwargs))
 
-    async def submit(self, request: GenerationRequest | None = None, /, **fields: Any) -> Generation:
+    async def submit(
+        self, request: GenerationRequest | None = None, /, **fields: Any
+    ) -> Generation:
         """Buy one generation and return it at once (status ``queued``)."""
         return await self._drive(self._create_flow(self._as_request(request, fields)))
 
@@ -648,4 +666,3 @@ class AsyncClient(_BaseClient):
         finally:
             with contextlib.suppress(FileNotFoundError):
                 part.unlink()
-

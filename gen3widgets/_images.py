@@ -16,7 +16,7 @@ import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Union
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 if TYPE_CHECKING:
@@ -26,8 +26,6 @@ MAX_URL_LENGTH = 2048
 MAX_DATA_URI_BYTES = 5 * 1024 * 1024
 MIN_ASPECT, MAX_ASPECT = 0.5, 2.0
 ACCEPTED_FORMATS = {"JPEG": "image/jpeg", "PNG": "image/png", "WEBP": "image/webp"}
-
-ImageSource = Union[str, os.PathLike, bytes, bytearray, memoryview, "PILImage.Image"]
 
 _DATA_URI = re.compile(r"^data:(?P<mime>[\w.+-]+/[\w.+-]+)?(?P<params>(;[^;,]*)*?);base64,", re.I)
 _LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$", re.I)
@@ -79,7 +77,9 @@ def check_url(url: str) -> list[str]:
     """Problems with an image URL under the API's rules (empty list when fine)."""
     problems: list[str] = []
     if len(url) > MAX_URL_LENGTH:
-        problems.append(f"URL is {len(url)} characters long; the API takes at most {MAX_URL_LENGTH}")
+        problems.append(
+            f"URL is {len(url)} characters long; the API takes at most {MAX_URL_LENGTH}"
+        )
     try:
         parts = urlsplit(url)
         host = parts.hostname or ""
@@ -148,14 +148,16 @@ def _from_data_uri(uri: str) -> tuple[PreparedImage | None, list[str]]:
         return None, ["data URI must look like 'data:image/png;base64,...'"]
     mime = (match.group("mime") or "").lower()
     if mime not in ACCEPTED_FORMATS.values():
-        return None, [f"data URI type {mime or 'missing'!r}; the API takes {', '.join(ACCEPTED_FORMATS.values())}"]
+        return None, [
+            f"data URI type {mime or 'missing'!r}; the API takes {', '.join(ACCEPTED_FORMATS.values())}"
+        ]
     if len(uri) > MAX_DATA_URI_BYTES:
         return None, [
             f"data URI is {len(uri) / 1e6:.1f} MB; the API takes at most "
             f"{MAX_DATA_URI_BYTES / 1024 / 1024:.0f} MB"
         ]
     try:
-        data = base64.b64decode(uri[match.end():], validate=True)
+        data = base64.b64decode(uri[match.end() :], validate=True)
     except (binascii.Error, ValueError):
         return None, ["data URI is not valid base64"]
     info, problems = _decode_image(data)

@@ -13,7 +13,7 @@ from typing import Any
 
 from ._config import MODEL
 from ._errors import ValidationError
-from ._images import MIN_ASPECT, MAX_ASPECT, PreparedImage, prepare_image, short_text
+from ._images import MAX_ASPECT, MIN_ASPECT, PreparedImage, prepare_image, short_text
 
 RATIOS = ("16:9", "9:16")
 DURATIONS = (5, 10)
@@ -140,7 +140,9 @@ class GenerationRequest:
             add("duration", []).append(f"must be 5 or 10 seconds, not {duration}")
 
         if ratio is not None and ratio not in RATIOS:
-            add("ratio", []).append(f'must be "16:9", "9:16" or None (from the image), not {ratio!r}')
+            add("ratio", []).append(
+                f'must be "16:9", "9:16" or None (from the image), not {ratio!r}'
+            )
         elif ratio is None:
             for name, info in (("image", first), ("last_image", last)):
                 aspect = info.aspect if info else None
@@ -210,7 +212,9 @@ class GenerationRequest:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> GenerationRequest:
-        return cls(**{k: data.get(k) for k in ("prompt", "image", "last_image", "duration", "ratio", "seed") if k in data})
+        names = ("prompt", "image", "last_image", "duration", "ratio", "seed")
+        values: dict[str, Any] = {k: data[k] for k in names if k in data}
+        return cls(**values)
 
     def __repr__(self) -> str:
         parts = [
@@ -302,7 +306,9 @@ class Generation:
         src = self._video_src()
         if not self.ok or src is None:
             return f"<div>{head}</div>"
-        where = f"<br><small>saved at {esc(str(self.local_path))}</small>" if self.local_path else ""
+        where = (
+            f"<br><small>saved at {esc(str(self.local_path))}</small>" if self.local_path else ""
+        )
         return (
             f"<div>{head}<br><video src='{esc(src, quote=True)}' controls loop muted playsinline "
             f"style='max-width:100%;max-height:480px'></video>{where}</div>"

@@ -41,7 +41,7 @@ def decode_json(text: str) -> Any:
     """The JSON body, or ``TransportError`` for a truncated / non-JSON body."""
     try:
         return json.loads(text)
-    except ValueError as exc:
+    except json.JSONDecodeError as exc:
         raise TransportError(
             f"The API answered with a body that is not valid JSON ({exc.msg}): "
             f"{short_text(text.strip(), 80)!r}"

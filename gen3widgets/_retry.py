@@ -86,7 +86,7 @@ class Backoff:
 
     def delay(self, attempt: int, retry_after: float | None = None) -> float:
         if retry_after is not None:
-            return retry_after
+            return float(retry_after)
         ceiling = min(self.cap, self.base * (2**attempt))
         # Never less than a fraction of the ceiling: an instant retry helps nobody.
-        return ceiling * (0.5 + 0.5 * self.rng.random())
+        return float(ceiling * (0.5 + 0.5 * self.rng.random()))

@@ -1,0 +1,83 @@
+"""Wiring clients to the built-in simulator when no API key is set.
+
+The process shares one in-process simulator, running on its own loop thread,
+so its work (decoding images, rendering video) never runs on the kernel's
+event loop, and sync and async clients see the same jobs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from typing import TYPE_CHECKING, Any
+
+import httpx
+
+from ._config import resolve_api_key
+from ._errors import ConfigurationError
+
+if TYPE_CHECKING:
+    from .simulator import Simulator
+
+SIMULATOR_BASE_URL = "http://simulator.gen3widgets.localhost"
+SIMULATOR_KEY = "simulator"  # the simulator accepts any bearer token
+
+_shared: Simulator | None = None
+_lock = threading.Lock()
+
+
+def shared_simulator() -> Simulator:
+    """The process-wide in-process simulator (created on first use)."""
+    global _shared
+    with _lock:
+        if _shared is None:
+            try:
+                from .simulator import Simulator
+            except ImportError as exc:
+                raise ConfigurationError(
+                    "No AIMLAPI_KEY is set and the offline simulator is not installed "
+                    f"({exc.name or exc}). Either set AIMLAPI_KEY to use the real API, or "
+                    "install the simulator: pip install 'gen3widgets[simulator]'."
+                ) from None
+            _shared = Simulator()
+        return _shared
+
+
+class _ThreadHopTransport(httpx.AsyncBaseTransport):
+    """Async face of a sync transport: each request runs in a worker thread."""
+
+    def __init__(self, inner: httpx.BaseTransport) -> None:
+        self._inner = inner
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        body = await request.aread()
+
+        def call() -> httpx.Response:
+            sync_request = httpx.Request(
+                request.method, request.url, headers=request.headers, content=body
+            )
+            response = self._inner.handle_request(sync_request)
+            content = response.read()
+            response.close()
+            return httpx.Response(response.status_code, headers=response.headers, content=content)
+
+        return await asyncio.to_thread(call)
+
+    async def aclose(self) -> None:
+        return None
+
+
+def simulated_settings(api_key: str | None, *, asynchronous: bool, **kwargs: Any) -> dict[str, Any]:
+    """Client arguments: unchanged with a key (or an explicit transport), else the simulator."""
+    if resolve_api_key(api_key) is not None or kwargs.get("transport") is not None:
+        return {"api_key": api_key, **kwargs}
+    sim = shared_simulator()
+    sync_transport = sim.sync_transport()
+    transport = _ThreadHopTransport(sync_transport) if asynchronous else sync_transport
+    kwargs.setdefault("base_url", SIMULATOR_BASE_URL)
+    return {
+        "api_key": SIMULATOR_KEY,
+        "transport": transport,
+        "_simulated": True,
+        **kwargs,
+    }
