@@ -1,0 +1,55 @@
+"""Small HTML snippets for ipywidgets.HTML values.
+
+Every piece of text that came from the user or the server (prompts, ids,
+error messages, URLs, file paths) goes through ``html.escape`` here, so a
+prompt like ``<img src=x onerror=alert(1)>`` shows up literally and never runs.
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Iterable
+
+ERROR_COLOR = "#b00020"
+MUTED_COLOR = "#666"
+WARNING_COLOR = "#8a5300"
+
+
+def esc(text: object) -> str:
+    """``text`` as HTML-safe text (quotes escaped too, so it is safe in attributes)."""
+    return html.escape(str(text), quote=True)
+
+
+def span(text: object, *, color: str | None = None, bold: bool = False, small: bool = False) -> str:
+    """One escaped run of text, optionally coloured, bold or small."""
+    styles = []
+    if color:
+        styles.append(f"color:{color}")
+    if bold:
+        styles.append("font-weight:bold")
+    if small:
+        styles.append("font-size:smaller")
+    style = f" style='{';'.join(styles)}'" if styles else ""
+    return f"<span{style}>{esc(text)}</span>"
+
+
+def lines(items: Iterable[str], *, color: str | None = None) -> str:
+    """Escaped lines of text, one per row, kept with their line breaks."""
+    body = "<br>".join(esc(item) for item in items)
+    style = "white-space:pre-wrap" + (f";color:{color}" if color else "")
+    return f"<div style='{style}'>{body}</div>" if body else ""
+
+
+def link(url: str) -> str:
+    """A link to ``url`` when it is http(s), else the URL as plain text."""
+    if url.lower().startswith(("https://", "http://")):
+        return f"<a href='{esc(url)}' target='_blank' rel='noopener noreferrer'>{esc(url)}</a>"
+    return esc(url)
+
+
+def elapsed(seconds: float) -> str:
+    """``7 s``, ``1 min 05 s``: how long something has been going on."""
+    whole = max(0, int(seconds))
+    if whole < 60:
+        return f"{whole} s"
+    return f"{whole // 60} min {whole % 60:02d} s"
