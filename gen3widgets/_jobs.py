@@ -144,10 +144,12 @@ class Job:
             self.exception = exc
         if state.finished:
             self.finished_at = time.monotonic()
+        # Observers first: whoever wait()s then sees widgets already showing the end.
+        self._notify()
+        if state.finished:
             self._done.set()
             if self._async_done is not None:
                 self._async_done.set()
-        self._notify()
 
     # -- waiting ---------------------------------------------------------------------
 
@@ -432,6 +434,8 @@ class JobRunner:
             async def shutdown() -> None:
                 for task in list(self._tasks):
                     task.cancel()
+                if self._ticker is not None:
+                    self._ticker.cancel()
                 if isinstance(self.client, AsyncClient):
                     await self.client.close()
 
