@@ -11,7 +11,9 @@ def clock() -> FakeClock:
 
 
 @pytest.fixture(autouse=True)
-def _isolated_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+def _isolated_home(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Keep every test's history and videos out of the user's real data folder, and keyless."""
     monkeypatch.setenv("GEN3WIDGETS_HOME", str(tmp_path_factory.mktemp("gen3home")))
     monkeypatch.delenv("AIMLAPI_KEY", raising=False)
