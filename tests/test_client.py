@@ -181,7 +181,7 @@ def test_local_images_become_data_uris_and_ratio_from_image_checks_aspect(tmp_pa
     assert request.image_info.width == 64
     too_wide = tmp_path / "wide.png"
     too_wide.write_bytes(png_bytes((300, 100)))
-    with pytest.raises(g3.ValidationError, match="aspect ratio 3.00"):
+    with pytest.raises(g3.ValidationError, match=r"aspect ratio 3\.00"):
         g3.GenerationRequest(image=too_wide, ratio=None)
     assert g3.GenerationRequest(image=too_wide, ratio="16:9").ratio == "16:9"
     pil = Image.new("RGB", (40, 30))
