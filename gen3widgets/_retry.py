@@ -41,7 +41,8 @@ UNCERTAIN_CREATE_STATUSES = frozenset({408, 500, 502, 504})
 def classify_exception(exc: Exception, *, paid: bool) -> Outcome:
     if isinstance(exc, NOT_SENT_ERRORS):
         return Outcome.RETRY
-    if isinstance(exc, httpx.TransportError):
+    if isinstance(exc, httpx.HTTPError):
+        # Sent, or maybe sent, and no usable answer: free to repeat only for a GET.
         return Outcome.UNCERTAIN if paid else Outcome.RETRY
     return Outcome.FAIL
 
