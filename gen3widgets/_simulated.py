@@ -8,6 +8,7 @@ event loop, and sync and async clients see the same jobs.
 from __future__ import annotations
 
 import asyncio
+import secrets
 import threading
 from typing import TYPE_CHECKING, Any
 
@@ -39,7 +40,9 @@ def shared_simulator() -> Simulator:
                     f"({exc.name or exc}). Either set AIMLAPI_KEY to use the real API, or "
                     "install the simulator: pip install 'gen3widgets[simulator]'."
                 ) from None
-            _shared = Simulator()
+            # A fresh seed per process: generation ids must not repeat across
+            # sessions, or the on-disk history would mix up two runs' videos.
+            _shared = Simulator(seed=secrets.randbits(32))
         return _shared
 
 
@@ -54,7 +57,11 @@ class _ThreadHopTransport(httpx.AsyncBaseTransport):
 
         def call() -> httpx.Response:
             sync_request = httpx.Request(
-                request.method, request.url, headers=request.headers, content=body
+                request.method,
+                request.url,
+                headers=request.headers,
+                content=body,
+                extensions=request.extensions,  # keeps the client's timeouts
             )
             response = self._inner.handle_request(sync_request)
             content = response.read()

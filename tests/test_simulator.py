@@ -221,16 +221,19 @@ async def test_defaults_and_limits_that_are_accepted(make_sim: Callable[..., Sim
 
 
 @pytest.mark.anyio
-async def test_the_same_seed_gives_the_same_ids_and_timings(
+async def test_the_same_seed_gives_the_same_timings_but_never_the_same_ids(
     make_sim: Callable[..., Simulator],
 ) -> None:
-    runs = []
+    runs, all_ids = [], []
     for _ in range(2):
         sim = make_sim(seed=3)
         async with api(sim) as client:
             ids = [(await _create(client, seed=None))["id"] for _ in range(3)]
-        runs.append([(i, sim.jobs[i].due_at, sim.jobs[i].seed) for i in ids])
+        all_ids += ids
+        runs.append([(sim.jobs[i].due_at, sim.jobs[i].seed) for i in ids])
     assert runs[0] == runs[1]
+    # A restarted simulator must not reuse ids that a history already holds.
+    assert len(set(all_ids)) == 6
 
 
 # -- the life of a job ---------------------------------------------------------------------

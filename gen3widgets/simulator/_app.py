@@ -263,7 +263,9 @@ class Simulator:
             work *= self._fault_rng.uniform(0.3, 0.8)  # failures come before the end
         started = self._slots.start(now, work)
         return Job(
-            id=str(uuid.UUID(int=self._id_rng.getrandbits(128), version=4)),
+            # Ids are truly random, like the API's: a restarted simulator must never
+            # hand out an id that a history written earlier already holds.
+            id=str(uuid.uuid4()),
             params=params,
             seed=params.seed if params.seed is not None else self._id_rng.randint(0, MAX_SEED),
             usage=params.duration * options.tokens_per_second,
