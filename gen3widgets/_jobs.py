@@ -432,18 +432,23 @@ class JobRunner:
             loop = self.loop
 
             async def shutdown() -> None:
-                for task in list(self._tasks):
-                    task.cancel()
+                tasks = list(self._tasks)
                 if self._ticker is not None:
-                    self._ticker.cancel()
+                    tasks.append(self._ticker)
+                for task in tasks:
+                    task.cancel()
+                # Let them unwind, so none is destroyed while still pending.
+                await asyncio.gather(*tasks, return_exceptions=True)
                 if isinstance(self.client, AsyncClient):
                     await self.client.close()
 
             with contextlib.suppress(concurrent.futures.TimeoutError, RuntimeError):
                 asyncio.run_coroutine_threadsafe(shutdown(), loop).result(10)
             loop.call_soon_threadsafe(loop.stop)
-            self._loop_thread.join(10)
-            self._loop_thread = None
+            thread, self._loop_thread = self._loop_thread, None
+            thread.join(10)
+            if not thread.is_alive() and not loop.is_running():
+                loop.close()  # else ResourceWarning: unclosed event loop (and its self-pipe)
 
 
 def _sentence(exc: BaseException) -> str:
