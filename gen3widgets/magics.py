@@ -74,8 +74,12 @@ def parse(line: str, cell: str | None = None) -> tuple[str, argparse.Namespace]:
         words = shlex.split(line)
     except ValueError as exc:  # an unclosed quote
         raise MagicUsageError(f"{parser.format_usage()}{prog}: error: {exc}") from None
-    args = parser.parse_intermixed_args(words)
-    prompt = " ".join(args.prompt).strip()
+    args, extra = parser.parse_known_args(words)
+    # Words after the options are still prompt words: %gen3 --image a.png a slow pan
+    unknown = [word for word in extra if word.startswith("-")]
+    if unknown:
+        parser.error(f"unrecognized arguments: {' '.join(unknown)}")
+    prompt = " ".join([*args.prompt, *extra]).strip()
     if cell is not None:
         body = cell.strip()
         if prompt and body:
