@@ -106,7 +106,8 @@ class GenerationCard(ipywidgets.VBox):  # type: ignore[misc]
                 self._unobserve = None
 
     def close(self) -> None:
-        self.unbind()
+        if hasattr(self, "_lock"):  # __del__ calls close() even after a failed __init__
+            self.unbind()
         super().close()
 
     # -- rendering -------------------------------------------------------------------

@@ -1,0 +1,141 @@
+"""GenerationPanel in a real ipykernel, run by nbclient like a notebook.
+
+The kernel's own event loop runs the job while ``panel.wait()`` blocks the
+cell (the path a user takes), and the saved notebook, widget state included,
+must not contain the API key.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+nbformat = pytest.importorskip("nbformat")
+nbclient = pytest.importorskip("nbclient")
+pytest.importorskip("ipykernel")
+
+from gen3widgets.simulator import RunningSimulator, start  # noqa: E402
+from tests.widget_support import png_bytes  # noqa: E402
+
+pytestmark = [pytest.mark.kernel, pytest.mark.slow]
+
+REPO = Path(__file__).resolve().parents[1]
+SECRET = "sk-test-SECRET123"
+
+RUN_PANEL = """
+import json
+from pathlib import Path
+from gen3widgets import GenerationPanel
+panel = GenerationPanel(prompt="a slow dolly shot <b>", image={image!r}, seed=1234)
+display(panel)
+panel.submit()
+g = panel.wait(120)
+print("RESULT " + json.dumps({{
+    "state": panel.job.state.value,
+    "status": g.status.value,
+    "seed": g.seed,
+    "path": str(g.local_path),
+    "exists": Path(g.local_path).is_file(),
+    "video_bytes": len(panel.card.video.value),
+    "same_bytes": panel.card.video.value == Path(g.local_path).read_bytes(),
+    "simulated": panel.runner.simulated,
+    "banner": panel.banner.value != "",
+    "on_kernel_loop": panel.runner.on_loop_thread(),
+}}))
+"""
+
+
+@pytest.fixture
+def image(tmp_path: Path) -> Path:
+    path = tmp_path / "first.png"
+    path.write_bytes(png_bytes((320, 192), color="teal"))
+    return path
+
+
+@pytest.fixture
+def kernel_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """The kernel inherits this process's environment: an isolated home, this checkout."""
+    monkeypatch.setenv("GEN3WIDGETS_HOME", str(tmp_path / "home"))
+    path = os.environ.get("PYTHONPATH")
+    monkeypatch.setenv("PYTHONPATH", str(REPO) + (os.pathsep + path if path else ""))
+
+
+@pytest.fixture
+def served() -> Iterator[RunningSimulator]:
+    running = start(port=0, job_seconds=(0.5, 1.0))
+    try:
+        yield running
+    finally:
+        running.stop()
+
+
+def _run(cells: list[str], workdir: Path, **options: Any) -> Any:
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell(source) for source in cells]
+    client = nbclient.NotebookClient(
+        nb,
+        kernel_name="python3",
+        timeout=180,
+        resources={"metadata": {"path": str(workdir)}},
+        **options,
+    )
+    client.execute()
+    return nb
+
+
+def _result(nb: Any) -> dict[str, Any]:
+    for cell in nb.cells:
+        for output in cell.get("outputs", []):
+            for line in output.get("text", "").splitlines():
+                if line.startswith("RESULT "):
+                    return dict(json.loads(line[len("RESULT ") :]))
+    raise AssertionError(f"no RESULT line in the outputs: {nb.cells[-1].get('outputs')}")
+
+
+@pytest.mark.usefixtures("kernel_env")
+def test_panel_runs_to_a_saved_video_in_a_real_kernel(tmp_path: Path, image: Path) -> None:
+    nb = _run([RUN_PANEL.format(image=str(image))], tmp_path)
+    result = _result(nb)
+    assert result["state"] == "completed"
+    assert result["status"] == "completed"
+    assert result["seed"] == 1234
+    assert result["exists"] and Path(result["path"]).is_file()
+    assert Path(result["path"]).is_relative_to(tmp_path / "home")
+    assert result["video_bytes"] > 0 and result["same_bytes"]
+    assert result["simulated"] and result["banner"]  # no AIMLAPI_KEY: the offline simulator
+    assert result["on_kernel_loop"]  # the job ran on the kernel's own loop, not a thread
+
+
+@pytest.mark.usefixtures("kernel_env")
+def test_saved_notebook_with_widget_state_never_contains_the_key(
+    tmp_path: Path, image: Path, served: RunningSimulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A real key and a real base URL: the kernel takes the real-client path, over HTTP.
+    monkeypatch.setenv("AIMLAPI_KEY", SECRET)
+    monkeypatch.setenv("AIMLAPI_BASE_URL", served.url)
+    nb = _run([RUN_PANEL.format(image=str(image))], tmp_path, store_widget_state=True)
+
+    result = _result(nb)
+    assert result["state"] == "completed" and result["exists"]
+    assert not result["simulated"] and not result["banner"]
+    assert served.app.stats.creates_bought == 1
+    assert served.app.stats.downloads_with_authorization == 0
+
+    saved = tmp_path / "saved.ipynb"
+    nbformat.write(nb, saved)
+    text = saved.read_text()
+    state = nb.metadata["widgets"]["application/vnd.jupyter.widget-state+json"]["state"]
+    videos = [s for s in state.values() if s["model_name"] == "VideoModel"]
+    assert videos and any(b["path"] == ["value"] for b in videos[0]["buffers"])  # video saved
+    assert SECRET not in text
+    assert SECRET.removeprefix("sk-") not in text
+    # Binary buffers are base64 in the file: look inside them too.
+    for model in state.values():
+        for buffer in model.get("buffers", []):
+            assert SECRET.encode() not in base64.b64decode(buffer["data"])

@@ -1,0 +1,132 @@
+"""Shared pieces of the widget tests: images, a fast simulator, runners that are closed.
+
+Widgets are tested without a kernel, through their traits and ``button.click()``.
+The ``JobRunner`` then runs its jobs on a private loop thread; the client and the
+simulator share a ``FakeClock``, so jobs finish without anything really sleeping.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+import threading
+import uuid
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import httpx
+import pytest
+from PIL import Image
+
+from gen3widgets._client import AsyncClient
+from gen3widgets._jobs import JobRunner
+from gen3widgets.simulator import Simulator
+from gen3widgets.simulator._render import RenderSpec
+from tests.fakes import FakeClock
+
+BASE = "http://sim.test"
+KEY = "sk-test-widgets"
+XSS = "<img src=x onerror=alert(1)>"
+
+
+def png_bytes(size: tuple[int, int] = (64, 40), color: str = "red", fmt: str = "PNG") -> bytes:
+    buffer = io.BytesIO()
+    Image.new("RGB", size, color).save(buffer, fmt)
+    return buffer.getvalue()
+
+
+def fake_render(spec: RenderSpec) -> bytes:
+    """Instant "video" bytes that differ by seed, so tests can tell videos apart."""
+    return b"\x00\x00\x00\x20ftypisom" + spec.seed.to_bytes(4, "big") * 64
+
+
+class GatedTransport(httpx.AsyncBaseTransport):
+    """Holds every create until ``gate`` opens, and counts them as they arrive."""
+
+    def __init__(self, inner: httpx.AsyncBaseTransport) -> None:
+        self.inner = inner
+        self.gate = threading.Event()
+        self.creates = 0
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        if request.method == "POST":
+            self.creates += 1
+            await asyncio.to_thread(self.gate.wait, 30)
+        return await self.inner.handle_async_request(request)
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()
+
+
+class CountingMock:
+    """An ``httpx.MockTransport`` that counts requests and answers with ``handler``."""
+
+    def __init__(self, handler: Callable[[httpx.Request], httpx.Response] | None = None) -> None:
+        self.requests: list[httpx.Request] = []
+        self._handler = handler or (lambda request: httpx.Response(500))
+        self.transport = httpx.MockTransport(self._handle)
+
+    def _handle(self, request: httpx.Request) -> httpx.Response:
+        self.requests.append(request)
+        return self._handler(request)
+
+
+def failing_api(message: str) -> Callable[[httpx.Request], httpx.Response]:
+    """A fake API whose one generation fails with ``message`` as the server's error text."""
+    gid = str(uuid.uuid4())
+
+    def handle(request: httpx.Request) -> httpx.Response:
+        usage = {"usage": {"tokens_used": 262500}}
+        if request.method == "POST":
+            return httpx.Response(200, json={"id": gid, "status": "queued", "meta": usage})
+        body = {
+            "id": gid,
+            "status": "error",
+            "meta": usage,
+            "video": None,
+            "error": {"name": "GenerationError", "message": message},
+        }
+        return httpx.Response(200, content=json.dumps(body).encode())
+
+    return handle
+
+
+class Harness:
+    """Makes simulators and runners for one test and closes them all afterwards."""
+
+    def __init__(self, clock: FakeClock) -> None:
+        self.clock = clock
+        self._runners: list[JobRunner] = []
+        self._sims: list[Simulator] = []
+
+    def simulator(self, **options: Any) -> Simulator:
+        options.setdefault("clock", self.clock.now)
+        options.setdefault("render", fake_render)
+        options.setdefault("job_seconds", (0.05, 0.1))
+        sim = Simulator(**options)
+        self._sims.append(sim)
+        return sim
+
+    def runner(self, transport: httpx.AsyncBaseTransport, **kwargs: Any) -> JobRunner:
+        client = AsyncClient(KEY, base_url=BASE, transport=transport, _clock=self.clock)
+        runner = JobRunner(client, **kwargs)
+        self._runners.append(runner)
+        return runner
+
+    def sim_runner(self, **options: Any) -> tuple[Simulator, JobRunner]:
+        sim = self.simulator(**options)
+        return sim, self.runner(sim.async_transport())
+
+    def close(self) -> None:
+        for runner in self._runners:
+            runner.close()
+        for sim in self._sims:
+            sim.close()
+
+
+@pytest.fixture
+def harness(clock: FakeClock) -> Iterator[Harness]:
+    h = Harness(clock)
+    yield h
+    h.close()
