@@ -316,8 +316,7 @@ def test_rerun_a_cell_at_10_s_or_with_a_last_frame(
     sim: Simulator, runner: JobRunner, png: bytes
 ) -> None:
     last = png_bytes(color=(20, 20, 220))
-    grid = SeedGrid("p", png, seeds=[1, 2], last_image=last, client=runner)
-    assert grid.requests[0].last_image is None  # last_image is for re-runs only
+    grid = SeedGrid("p", png, seeds=[1, 2], client=runner)
     with pytest.raises(RuntimeError, match="not finished"):
         grid.rerun(0, duration=10)
     grid.submit()
@@ -329,26 +328,55 @@ def test_rerun_a_cell_at_10_s_or_with_a_last_frame(
     assert longer is not None and longer.request is not None
     assert longer.request.duration == 10 and longer.request.seed == 2
     assert grid.cells[1].ten_s.disabled  # while it runs
+    grid.cells[1].ten_s.click()  # a second click buys nothing
+    assert "not finished" in grid.notice.value
     grid.wait(timeout=WAIT)
-    assert "10 s" in grid.cells[1].card.title.value
+    assert grid.cells[1].card.title.value == "<b>seed 2 · 10 s</b>"
     assert grid.cells[1].ten_s.disabled  # already 10 s
 
     job = grid.rerun((0, 0), last_image=last)
     assert job.request is not None and job.request.last_image is not None
     generations = grid.wait(timeout=WAIT)
     assert generations[0].request is not None and generations[0].request.last_image is not None
+    assert "new last frame" in grid.cells[0].card.title.value
     assert sim.stats.creates_bought == 4
     with pytest.raises(ValidationError):
         grid.rerun(0, duration=7)
     assert sim.stats.creates_bought == 4
 
 
-def test_last_frame_button_is_off_without_a_last_image(runner: JobRunner, png: bytes) -> None:
-    grid = SeedGrid("p", png, seeds=[1], client=runner)
+def test_last_frame_button_picks_an_image_then_reruns_that_cell(
+    sim: Simulator, runner: JobRunner, png: bytes
+) -> None:
+    grid = SeedGrid("p", png, seeds=[1, 2], client=runner)
     grid.submit()
     grid.wait(timeout=WAIT)
-    assert grid.cells[0].last_frame.disabled
-    assert "last_image" in grid.cells[0].last_frame.tooltip
+    assert grid.picker_box.layout.display == "none"
+
+    grid.cells[1].last_frame.click()
+    assert grid.picker_box.layout.display != "none"
+    assert grid.picker_go.description == "Re-run seed 2 with this last frame"
+    grid.picker_go.click()  # no image chosen yet: nothing bought, and it says why
+    assert "Choose a last frame" in grid.notice.value
+    assert sim.stats.creates_bought == 2
+
+    picker = grid.pick_last_frame(1)
+    picker.value = png_bytes(color=(20, 20, 220))
+    grid.picker_go.click()
+    assert grid.picker_box.layout.display == "none"
+    generations = grid.wait(timeout=WAIT)
+    assert sim.stats.creates_bought == 3
+    assert generations[0].request.last_image is None  # type: ignore[union-attr]
+    assert generations[1].request.last_image.startswith("data:image/png")  # type: ignore[union-attr]
+
+
+def test_last_image_is_part_of_every_cells_request(png: bytes) -> None:
+    last = png_bytes(color=(20, 20, 220))
+    grid = SeedGrid("p", png, seeds=[1, 2], last_image=last)
+    assert all(r.last_image and r.last_image.startswith("data:image/png") for r in grid.requests)
+    assert grid.cells[0].card.title.value == "<b>seed 1</b>"
+    broken = SeedGrid("p", png, seeds=[1], last_image=b"not an image")
+    assert broken.problems is not None and "last_image" in broken.problems.problems
 
 
 # -- comparing ----------------------------------------------------------------------------

@@ -14,8 +14,9 @@ at once (it bounds concurrent creates and retries 429s), so the grid takes
 about as long as its slowest job. Cells fill in as their jobs finish, in any
 order, without running another notebook cell.
 
-Per cell: a star marks a favourite (``grid.favorites``); "10 s" and
-"+ last frame" re-run that cell (a new purchase) and show the new job in place.
+Per cell: a star marks a favourite (``grid.favorites``); "10 s" re-runs that
+cell as a 10 s clip and "+ last frame" re-runs it ending on a last frame picked
+in an ``ImagePicker`` under the grid (each a new purchase, shown in place).
 "Retry failed" re-buys only cells whose generation failed; a timed-out cell is
 followed again for free. A cell whose submission state is unknown is never
 re-bought by the grid: check the history, then ``grid.rerun(i)`` if you want.
@@ -66,7 +67,7 @@ class _Plan:
     prompts: list[str]
     seeds: list[int]
     rows: list[GenerationRequest] = field(default_factory=list)  # one per prompt, no seed
-    last_image: PreparedImage | None = None  # the last frame offered to re-runs
+    last_image: PreparedImage | None = None  # every cell's last frame, when given
     columns: int = 1
     problems: dict[str, list[str]] = field(default_factory=dict)
 
@@ -97,7 +98,7 @@ class GridCell:
         )
         self.last_frame = ipywidgets.Button(
             description="+ last frame",
-            tooltip="Re-run this cell ending on the grid's last_image (a new purchase)",
+            tooltip="Re-run this cell ending on a last frame you pick (a new purchase)",
             disabled=True,
             layout=small,
         )
@@ -123,8 +124,8 @@ class SeedGrid(ipywidgets.VBox):  # type: ignore[misc]
 
     ``seeds`` is a count (that many distinct random seeds) or a list of seeds.
     ``prompts=[...]`` makes a prompts × seeds matrix (rows: prompts, columns:
-    seeds); ``prompt`` is then left empty. ``last_image`` is not used by the
-    grid itself: it is the last frame the "+ last frame" buttons re-run with.
+    seeds); ``prompt`` is then left empty. ``last_image``, like every other
+    field, is part of every cell's request.
     ``columns`` sets how many cells a plain grid shows per row (a matrix has
     one column per seed). ``client`` is a ``Client``, ``AsyncClient`` or
     ``JobRunner``; by default the process-wide runner (the simulator without
@@ -153,7 +154,15 @@ class SeedGrid(ipywidgets.VBox):  # type: ignore[misc]
         self.css_class = f"gen3-grid-{uuid.uuid4().hex[:12]}"
         plan = _plan(prompt, image, seeds, last_image, duration, ratio, prompts, columns)
         self.prompts, self.seeds, self.columns = plan.prompts, plan.seeds, plan.columns
-        self._last_image = plan.last_image
+        self.last_image = plan.last_image
+        # "+ last frame": one ImagePicker under the grid (made on first use) for the chosen cell.
+        self.picker_box = ipywidgets.VBox(layout=ipywidgets.Layout(display=_HIDDEN))
+        self.picker_go = ipywidgets.Button(button_style="primary", icon="redo")
+        self.picker_go.on_click(lambda _: self._from_button(self._rerun_picked))
+        self.picker_cancel = ipywidgets.Button(description="Cancel")
+        self.picker_cancel.on_click(lambda _: self._close_picker())
+        self._picker: Any = None
+        self._picking: int | None = None  # the cell the picker will re-run
         self.problems: ValidationError | None = (
             ValidationError(plan.problems) if plan.problems else None
         )
@@ -196,6 +205,7 @@ class SeedGrid(ipywidgets.VBox):  # type: ignore[misc]
                 compare,
                 self.status,
                 self.body,
+                self.picker_box,
                 self.notice,
             ]
         )
@@ -227,10 +237,8 @@ class SeedGrid(ipywidgets.VBox):  # type: ignore[misc]
             lambda _: self._from_button(lambda: self.rerun(cell.index, duration=10))
         )
         cell.last_frame.on_click(
-            lambda _: self._from_button(lambda: self.rerun(cell.index, last_image=self._last_image))
+            lambda _: self._from_button(lambda: self.pick_last_frame(cell.index))
         )
-        if self._last_image is None:
-            cell.last_frame.tooltip = "Give SeedGrid(last_image=...) to re-run with a last frame"
 
     def _layout(self) -> Any:
         gap = "12px"
@@ -323,8 +331,8 @@ class SeedGrid(ipywidgets.VBox):  # type: ignore[misc]
         request = cell.request.replace(**changes) if changes else cell.request
         cell.request = request
         extras = [f"{request.duration} s"] if request.duration != self.duration else []
-        if request.last_image is not None:
-            extras.append("last frame")
+        if request.last_image != (self.last_image.value if self.last_image else None):
+            extras.append("new last frame")
         cell.card.set_title(" · ".join([cell.title, *extras]))
         job = self.runner.submit(request, label=cell.title)
         self._follow(cell, job)
@@ -355,6 +363,35 @@ class SeedGrid(ipywidgets.VBox):  # type: ignore[misc]
                 jobs.append(job)
         self._refresh()
         return jobs
+
+    def pick_last_frame(self, index: int | tuple[int, int]) -> Any:
+        """Open the last-frame picker under the grid for cell ``index``; returns the picker.
+
+        "Re-run with this last frame" then calls ``rerun(index, last_image=...)``.
+        """
+        from .inputs import ImagePicker  # lazily: only this button needs it
+
+        cell = self.cell(index)
+        if self._picker is None:
+            self._picker = ImagePicker("Last frame for the re-run")
+            buttons = ipywidgets.HBox([self.picker_go, self.picker_cancel])
+            self.picker_box.children = [self._picker, buttons]
+        self._picking = cell.index
+        self.picker_go.description = f"Re-run seed {cell.seed} with this last frame"
+        self.picker_box.layout.display = None
+        return self._picker
+
+    def _rerun_picked(self) -> None:
+        if self._picking is None or self._picker is None:
+            return
+        if self._picker.value is None:
+            raise ValueError("Choose a last frame first (an image URL, a file path or an upload).")
+        self.rerun(self._picking, last_image=self._picker.value)
+        self._close_picker()
+
+    def _close_picker(self) -> None:
+        self._picking = None
+        self.picker_box.layout.display = _HIDDEN
 
     def _follow(self, cell: GridCell, job: Job) -> None:
         if cell.unobserve is not None:
@@ -395,7 +432,7 @@ class SeedGrid(ipywidgets.VBox):  # type: ignore[misc]
         for cell in self.cells:
             finished = cell.job is not None and cell.job.done
             cell.ten_s.disabled = not finished or cell.request.duration == 10
-            cell.last_frame.disabled = not finished or self._last_image is None
+            cell.last_frame.disabled = not finished
 
     # -- results ---------------------------------------------------------------------
 
@@ -587,6 +624,8 @@ class SeedGrid(ipywidgets.VBox):  # type: ignore[misc]
                 widget.close()
         if self.player is not None:
             self.player.close()
+        if self._picker is not None:
+            self._picker.close()
         super().close()
 
     def __repr__(self) -> str:
@@ -613,7 +652,9 @@ def _plan(
     prompt_list = _prompts(prompt, prompts, problems)
     plan = _Plan(prompt_list, seed_list, problems=problems)
     try:  # what every cell shares: checked (and the image decoded) once
-        common = GenerationRequest(prompt="", image=image, duration=duration, ratio=ratio)
+        common = GenerationRequest(
+            prompt="", image=image, last_image=last_image, duration=duration, ratio=ratio
+        )
     except ValidationError as exc:
         _merge(problems, exc.problems)
         common = None
@@ -624,11 +665,7 @@ def _plan(
             except ValidationError as exc:
                 where = f"prompts[{i}]" if prompts is not None else ""
                 _merge(problems, exc.problems, where)
-        if last_image is not None:
-            try:
-                plan.last_image = common.replace(last_image=last_image).last_image_info
-            except ValidationError as exc:
-                _merge(problems, exc.problems)
+        plan.last_image = common.last_image_info
     plan.columns = _columns(columns, len(seed_list), problems)
     return plan
 
