@@ -266,7 +266,8 @@ class GenerationPanel(ipywidgets.VBox):  # type: ignore[misc]
             self._job = job
         self.after.layout.display = _HIDDEN
         self.card.layout.display = None
-        self.card.set_title(job.request.prompt if job.request and job.request.prompt else "")
+        prompt = job.request.prompt if job.request else ""
+        self.card.set_title(short_text(prompt, 120))
         self.card.bind(job)
         if self._unobserve is not None:
             self._unobserve()
@@ -305,6 +306,9 @@ class GenerationPanel(ipywidgets.VBox):  # type: ignore[misc]
         self.problems.value = _html.lines([text], color=_html.ERROR_COLOR)
 
     def _show_estimate(self) -> None:
+        if self.duration.value not in DURATIONS:  # no choice (value None): nothing to estimate
+            self.estimate.value = ""
+            return
         tokens = estimate_tokens(int(self.duration.value))
         if self._runner.simulated:
             text = f"simulated: nothing is bought (a real {self.duration.value} s clip ≈ {tokens:,} tokens)"
@@ -330,7 +334,8 @@ class GenerationPanel(ipywidgets.VBox):  # type: ignore[misc]
 
 def _check_choices(duration: Any, ratio: Any) -> None:
     problems: dict[str, list[str]] = {}
-    if isinstance(duration, bool) or duration not in DURATIONS:
+    # 5.0 == 5 would pass a plain ``in``: the request itself wants an int.
+    if isinstance(duration, bool) or not isinstance(duration, int) or duration not in DURATIONS:
         problems["duration"] = [f"must be 5 or 10 seconds, not {duration!r}"]
     if ratio is not None and ratio not in RATIOS:
         problems["ratio"] = [f'must be "16:9", "9:16" or None (from the image), not {ratio!r}']
