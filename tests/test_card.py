@@ -5,11 +5,19 @@ from __future__ import annotations
 import ipywidgets
 import pytest
 
-from gen3widgets import GenerationFailed, GenerationRequest
+from gen3widgets import DownloadError, GenerationFailed, GenerationRequest
 from gen3widgets._jobs import JobState
 from gen3widgets.simulator import Faults
 from gen3widgets.widgets.card import GenerationCard
-from tests.widget_support import XSS, CountingMock, Harness, failing_api, harness, png_bytes
+from tests.widget_support import (
+    XSS,
+    CountingMock,
+    Harness,
+    failing_api,
+    harness,
+    lost_video_api,
+    png_bytes,
+)
 
 __all__ = ["harness"]  # the fixture, imported for pytest
 
@@ -124,6 +132,21 @@ def test_completed_without_a_file_shows_the_link_as_text(harness: Harness) -> No
     assert card.video.value == b""
     assert "was not downloaded" in card.message.value
     assert f"href='{generation.video_url}'" in card.message.value
+
+
+def test_failed_download_shows_the_message_and_the_link(harness: Harness) -> None:
+    url = "https://cdn.example.com/v/clip.mp4?_jwt=a&b=<c>"
+    runner = harness.runner(CountingMock(lost_video_api(url)).transport)
+    card = GenerationCard()
+    job = runner.submit(_request())
+    card.bind(job)
+    with pytest.raises(DownloadError):
+        job.wait(30)
+    assert job.state is JobState.FAILED
+    assert "Could not download" in card.message.value
+    assert "https://cdn.example.com/v/clip.mp4?_jwt=a&amp;b=&lt;c&gt;" in card.message.value
+    assert "<c>" not in card.message.value
+    assert card.video.value == b""
 
 
 def test_details_can_be_hidden() -> None:

@@ -139,3 +139,65 @@ def test_saved_notebook_with_widget_state_never_contains_the_key(
     for model in state.values():
         for buffer in model.get("buffers", []):
             assert SECRET.encode() not in base64.b64decode(buffer["data"])
+
+
+CREATE_PANEL = """
+from gen3widgets import GenerationPanel
+panel = GenerationPanel(prompt="clicked in a browser", image={image!r}, seed=77)
+display(panel)
+print("MODEL " + panel.generate.model_id)
+"""
+
+AFTER_CLICK = """
+import json
+from gen3widgets._simulated import shared_simulator
+g = panel.wait(120)
+print("RESULT " + json.dumps({
+    "state": panel.job.state.value,
+    "seed": g.seed,
+    "video_bytes": len(panel.card.video.value),
+    "bought": shared_simulator().stats.creates_bought,
+    "generate_disabled": panel.generate.disabled,
+}))
+"""
+
+
+def _execute(kc: Any, code: str) -> str:
+    """Run ``code`` in the kernel; return its stdout, failing on an error."""
+    out: list[str] = []
+
+    def hook(msg: dict[str, Any]) -> None:
+        if msg["msg_type"] == "stream":
+            out.append(msg["content"]["text"])
+        elif msg["msg_type"] == "error":
+            out.append("\n".join(msg["content"]["traceback"]))
+
+    reply = kc.execute_interactive(code, timeout=180, output_hook=hook)
+    assert reply["content"]["status"] == "ok", "".join(out)
+    return "".join(out)
+
+
+@pytest.mark.usefixtures("kernel_env")
+def test_a_click_from_the_front_end_runs_the_panel(tmp_path: Path, image: Path) -> None:
+    """The Generate click arrives as a comm message, the way a browser sends it."""
+    from jupyter_client.manager import start_new_kernel
+
+    km, kc = start_new_kernel(kernel_name="python3", cwd=str(tmp_path))
+    try:
+        printed = _execute(kc, CREATE_PANEL.format(image=str(image)))
+        model_id = printed.split("MODEL ", 1)[1].split()[0]
+        click = {"method": "custom", "content": {"event": "click"}}
+        kc.shell_channel.send(kc.session.msg("comm_msg", {"comm_id": model_id, "data": click}))
+        printed = _execute(kc, AFTER_CLICK)
+    finally:
+        kc.stop_channels()
+        km.shutdown_kernel(now=True)
+    result = json.loads(printed.split("RESULT ", 1)[1].splitlines()[0])
+    assert result == {
+        "state": "completed",
+        "seed": 77,
+        "video_bytes": result["video_bytes"],
+        "bought": 1,
+        "generate_disabled": False,
+    }
+    assert result["video_bytes"] > 0

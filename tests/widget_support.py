@@ -92,6 +92,22 @@ def failing_api(message: str) -> Callable[[httpx.Request], httpx.Response]:
     return handle
 
 
+def lost_video_api(video_url: str) -> Callable[[httpx.Request], httpx.Response]:
+    """A fake API whose one generation completes, but whose video host answers 404."""
+    gid = str(uuid.uuid4())
+
+    def handle(request: httpx.Request) -> httpx.Response:
+        usage = {"usage": {"tokens_used": 262500}}
+        if request.method == "POST":
+            return httpx.Response(200, json={"id": gid, "status": "queued", "meta": usage})
+        if request.url.path.endswith(".mp4"):
+            return httpx.Response(404, text="gone")
+        body = {"id": gid, "status": "completed", "meta": usage, "video": [video_url]}
+        return httpx.Response(200, json=body)
+
+    return handle
+
+
 class Harness:
     """Makes simulators and runners for one test and closes them all afterwards."""
 
