@@ -47,6 +47,7 @@ from ._errors import (
     redact,
     register_secret,
 )
+from ._images import short_text
 from ._models import Generation, GenerationRequest, Status
 from ._polling import DURATIONS, DurationStats, next_poll_delay
 from ._protocol import (
@@ -363,6 +364,7 @@ class _BaseClient:
         refreshed = False
         attempt = 0
         while True:
+            _check_video_url(gid, generation.video_url)
             status = yield _Fetch(generation.video_url, target)
             if status == 200:
                 generation.local_path = target
@@ -426,6 +428,16 @@ class _BaseClient:
     def _log_send(self, request: httpx.Request) -> None:
         if log.isEnabledFor(logging.DEBUG):
             log.debug("%s %s", request.method, redact(str(request.url)))
+
+
+def _check_video_url(gid: str, url: str | None) -> None:
+    """Only ever fetch a video over http(s), whatever link the server hands out."""
+    scheme = url.partition(":")[0].strip().lower() if url else ""
+    if scheme not in ("http", "https"):
+        raise DownloadError(
+            f"Refusing to download the video of generation {gid}: its link "
+            f"{short_text(str(url), 80)!r} is not an http(s) URL."
+        )
 
 
 def _http_timeout(seconds: float) -> httpx.Timeout:

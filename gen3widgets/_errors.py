@@ -65,6 +65,17 @@ def redact(text: str) -> str:
     return _BEARER.sub(r"\1***", text)
 
 
+def redact_value(value: Any) -> Any:
+    """``value`` (e.g. a decoded JSON body) with ``redact`` applied to every string in it."""
+    if isinstance(value, str):
+        return redact(value)
+    if isinstance(value, Mapping):
+        return {redact_value(k): redact_value(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(redact_value(v) for v in value)
+    return value
+
+
 class Gen3Error(Exception):
     """Base class of every gen3widgets error."""
 
@@ -113,7 +124,7 @@ class APIError(Gen3Error):
         self.status_code = status_code
         self.server_message = redact(server_message) if server_message else server_message
         self.request_id = request_id
-        self.body = body
+        self.body = redact_value(body)  # a server may echo the request, key included
         super().__init__(message)
 
 
