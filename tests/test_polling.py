@@ -70,7 +70,7 @@ def test_sparse_checks_land_on_the_earliest_finish() -> None:
         t += next_poll_delay(t, 45.0)
         checks.append(t)
     assert checks[-1] == pytest.approx(45.0)
-    gaps = [b - a for a, b in zip([0.0, *checks], checks)]
+    gaps = [b - a for a, b in zip([0.0, *checks], checks, strict=False)]
     assert max(gaps) <= SPARSE_MAX
     assert len(checks) == 3
 
