@@ -120,7 +120,7 @@ def test_prompt_counter_in_the_panel(harness: Harness) -> None:
 # -- submitting -------------------------------------------------------------------------
 
 
-def test_generate_is_disabled_while_submitting_and_a_double_click_buys_once(
+def test_generate_is_disabled_while_the_job_runs_and_a_double_click_buys_once(
     harness: Harness,
 ) -> None:
     sim = harness.simulator()
@@ -135,7 +135,7 @@ def test_generate_is_disabled_while_submitting_and_a_double_click_buys_once(
     job = panel.job
     assert job is not None and job.state is JobState.SUBMITTING
     panel.generate.click()  # a second click while the first create is on its way
-    with pytest.raises(RuntimeError, match="still being sent"):
+    with pytest.raises(RuntimeError, match="still running"):
         panel.submit()
     assert panel.job is job
 

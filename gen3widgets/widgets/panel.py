@@ -161,13 +161,13 @@ class GenerationPanel(ipywidgets.VBox):  # type: ignore[misc]
 
         Raises ``ValidationError`` (after showing it in the panel) when the
         fields are invalid: nothing is sent then. Raises ``RuntimeError`` if
-        the previous submission is still being sent.
+        the previous generation is still running.
         """
         job = self._start(None)
         if job is None:
             raise RuntimeError(
-                "The previous submission is still being sent: wait for it (panel.wait()) "
-                "before submitting again, so that nothing is bought twice."
+                "The previous generation is still running: wait for it (panel.wait()) "
+                "before submitting again, or use a SeedGrid to run several at once."
             )
         return job
 
@@ -276,7 +276,9 @@ class GenerationPanel(ipywidgets.VBox):  # type: ignore[misc]
 
     def _on_job(self, job: Job) -> None:
         with self._lock:
-            if job.state is not JobState.SUBMITTING and job is self._job and self._submitting:
+            # Generate stays off until the job ends: one panel runs one job at a
+            # time, so even a fast create can never turn a double click into two.
+            if job.done and job is self._job and self._submitting:
                 self._submitting = False
                 self._set_buttons()
             if job is self._job:
