@@ -33,6 +33,19 @@ def estimate_tokens(duration: int, count: int = 1) -> int:
     return TOKENS_PER_SECOND * duration * count
 
 
+def check_choices(duration: Any, ratio: Any) -> dict[str, list[str]]:
+    """Problems with the duration and ratio choices (the rules every front door shares)."""
+    problems: dict[str, list[str]] = {}
+    # 5.0 == 5 would pass a plain ``in``: the API wants an int.
+    if isinstance(duration, bool) or not isinstance(duration, int):
+        problems["duration"] = [f"must be 5 or 10 (an int), not {duration!r}"]
+    elif duration not in DURATIONS:
+        problems["duration"] = [f"must be 5 or 10 seconds, not {duration}"]
+    if ratio is not None and ratio not in RATIOS:
+        problems["ratio"] = [f'must be "16:9", "9:16" or None (from the image), not {ratio!r}']
+    return problems
+
+
 class Status(str, Enum):
     """A generation's status. Unknown values from the server are kept as-is."""
 
@@ -134,16 +147,9 @@ class GenerationRequest:
             if errs:
                 add("last_image", []).extend(errs)
 
-        if isinstance(duration, bool) or not isinstance(duration, int):
-            add("duration", []).append(f"must be 5 or 10 (an int), not {duration!r}")
-        elif duration not in DURATIONS:
-            add("duration", []).append(f"must be 5 or 10 seconds, not {duration}")
-
-        if ratio is not None and ratio not in RATIOS:
-            add("ratio", []).append(
-                f'must be "16:9", "9:16" or None (from the image), not {ratio!r}'
-            )
-        elif ratio is None:
+        for name, errs in check_choices(duration, ratio).items():
+            add(name, []).extend(errs)
+        if ratio is None:
             for name, info in (("image", first), ("last_image", last)):
                 aspect = info.aspect if info else None
                 if aspect is not None and not (MIN_ASPECT <= aspect <= MAX_ASPECT):

@@ -19,8 +19,8 @@ import ipywidgets
 
 from .._errors import ValidationError
 from .._images import short_text
-from .._jobs import Job, JobRunner, JobState, runner_for
-from .._models import DURATIONS, RATIOS, GenerationRequest, estimate_tokens
+from .._jobs import Job, JobRunner, runner_for
+from .._models import DURATIONS, GenerationRequest, check_choices, estimate_tokens
 from . import _html
 from .card import GenerationCard
 from .inputs import ImagePicker, PromptBox, SeedControl, random_seed
@@ -71,7 +71,9 @@ class GenerationPanel(ipywidgets.VBox):  # type: ignore[misc]
         ratio: str | None = "16:9",
         seed: int | None = None,
     ) -> None:
-        _check_choices(duration, ratio)
+        problems = check_choices(duration, ratio)
+        if problems:  # fail at construction: these come from code, not from the fields
+            raise ValidationError(problems)
         self._runner = runner_for(client)
         self._job: Job | None = None
         self._submitting = False
@@ -332,14 +334,3 @@ class GenerationPanel(ipywidgets.VBox):  # type: ignore[misc]
         if card is not None:
             card.close()
         super().close()
-
-
-def _check_choices(duration: Any, ratio: Any) -> None:
-    problems: dict[str, list[str]] = {}
-    # 5.0 == 5 would pass a plain ``in``: the request itself wants an int.
-    if isinstance(duration, bool) or not isinstance(duration, int) or duration not in DURATIONS:
-        problems["duration"] = [f"must be 5 or 10 seconds, not {duration!r}"]
-    if ratio is not None and ratio not in RATIOS:
-        problems["ratio"] = [f'must be "16:9", "9:16" or None (from the image), not {ratio!r}']
-    if problems:
-        raise ValidationError(problems)
