@@ -14,6 +14,7 @@ import inspect
 import logging
 import os
 import tempfile
+import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Generator
 from dataclasses import dataclass
@@ -65,6 +66,7 @@ T = TypeVar("T")
 OnUpdate = Callable[[Generation], Awaitable[None] | None]
 
 MAX_VIDEO_BYTES = 512 * 1024 * 1024  # a 10 s 1280x768 clip is a few MB; anything huge is wrong
+STALE_PART_SECONDS = 3600.0  # a partial download untouched this long was abandoned
 VIDEO_CONTENT_TYPES = ("video/", "application/octet-stream", "binary/octet-stream")
 _QUEUED = frozenset({Status.QUEUED, Status.WAITING})
 
@@ -415,6 +417,13 @@ class _BaseClient:
 
     @staticmethod
     def _temp_file(target: Path) -> tuple[int, Path]:
+        # Leftovers of a crashed download are removed once clearly abandoned; a
+        # younger one may belong to another kernel downloading the same video.
+        cutoff = time.time() - STALE_PART_SECONDS
+        for stale in target.parent.glob(f".{target.stem}.*.part"):
+            with contextlib.suppress(OSError):
+                if stale.stat().st_mtime < cutoff:
+                    stale.unlink()
         fd, name = tempfile.mkstemp(prefix=f".{target.stem}.", suffix=".part", dir=target.parent)
         return fd, Path(name)
 

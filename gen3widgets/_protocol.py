@@ -23,7 +23,8 @@ from ._models import Generation, GenerationRequest, Status
 
 log = logging.getLogger("gen3widgets")
 
-_SAFE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")
+# Ids name files: letters, digits, '.', '_' and '-' only (':' would name an NTFS stream).
+_SAFE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 _warned_statuses: set[str] = set()
 
 

@@ -579,3 +579,22 @@ def test_status_keeps_unknown_values() -> None:
     assert status_.value == "rendering" and not status_.known and not status_.done
     assert g3.Status("COMPLETED") is g3.Status.COMPLETED
     assert g3.Status("cancelled").failed
+
+
+def test_an_abandoned_partial_download_is_cleaned_up(
+    api: Api, server: ContractAPI, tmp_path: Path
+) -> None:
+    import os
+    import time
+
+    generation = api.generate(image=IMAGE)
+    stale = tmp_path / f".{generation.id}.abc123.part"
+    fresh = tmp_path / f".{generation.id}.def456.part"
+    for part in (stale, fresh):
+        part.write_bytes(b"half a video")
+    old = time.time() - 2 * 3600
+    os.utime(stale, (old, old))
+    path = api.download(generation, tmp_path)
+    assert path.read_bytes() == server.video_bytes
+    assert not stale.exists()
+    assert fresh.exists()  # may belong to another kernel's download in progress

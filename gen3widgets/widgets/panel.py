@@ -33,7 +33,8 @@ log = logging.getLogger("gen3widgets")
 
 SIMULATED_BANNER = (
     "Offline simulator — no AIMLAPI_KEY is set, videos are simulated and nothing is bought. "
-    "Set AIMLAPI_KEY (e.g. `%env AIMLAPI_KEY=...` or in your shell) and restart the kernel "
+    "Set AIMLAPI_KEY in the environment that starts Jupyter (not with %env, which would save it "
+    "in the notebook) and restart the kernel "
     "to use the real API."
 )
 FROM_IMAGE = "image"  # ratio option meaning None: the model takes the ratio from the image
