@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Set up a virtual environment with gen3widgets and JupyterLab, then open the
-# quickstart notebook. With no AIMLAPI_KEY it runs on the built-in simulator.
-# Extra arguments go to `jupyter lab` (e.g. --no-browser --port 8899).
+# Open the quickstart notebook in JupyterLab, ready to run on the offline simulator:
+#   bash scripts/lab.sh            (uses ./.venv, made on first run)
+# Set AIMLAPI_KEY in your shell first to use the real AI/ML API instead.
+# Extra arguments go to `jupyter lab` (e.g. --port 8899).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -9,12 +10,15 @@ PYTHON=${PYTHON:-python3}
 VENV=${VENV:-.venv}
 
 if [ ! -x "$VENV/bin/python" ]; then
+  echo "Creating $VENV ..."
   "$PYTHON" -m venv "$VENV"
 fi
-"$VENV/bin/python" -m pip install --quiet --upgrade pip
-"$VENV/bin/python" -m pip install --quiet -e '.[lab]'
-
+if ! "$VENV/bin/python" -c "import gen3widgets.simulator, jupyterlab" 2>/dev/null; then
+  echo "Installing gen3widgets with JupyterLab and the simulator into $VENV ..."
+  "$VENV/bin/python" -m pip install --quiet --upgrade pip
+  "$VENV/bin/python" -m pip install --quiet -e '.[lab]'
+fi
 if [ -z "${AIMLAPI_KEY:-}" ]; then
-  echo "No AIMLAPI_KEY set: the notebooks run on the offline simulator (nothing is bought)."
+  echo "No AIMLAPI_KEY set: the notebooks run on the built-in offline simulator (nothing is bought)."
 fi
 exec "$VENV/bin/jupyter" lab notebooks/01_quickstart.ipynb "$@"
