@@ -5,7 +5,7 @@
   ``GEN3WIDGETS_HOME``, no ``AIMLAPI_KEY`` (so the simulator answers) and its own
   Jupyter config/settings folders (no news pop-ups, no update checks). The
   same server answers JupyterLab (``/lab``) and Notebook 7 (``/notebooks``).
-* ``browser`` (session): Debian's ``/usr/bin/chromium`` through Playwright
+* ``browser`` (per module): Debian's ``/usr/bin/chromium`` through Playwright
   (browser downloads are not used). Missing Chromium skips these tests,
   unless ``GEN3WIDGETS_REQUIRE_BROWSER=1`` (as in CI), where it fails them.
 * ``page`` (per test): a fresh browser context; every kernel is shut down
@@ -220,8 +220,11 @@ def jupyter(tmp_path_factory: pytest.TempPathFactory, artifacts: Path) -> Iterat
             process.wait(10)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser(jupyter: JupyterServer) -> Iterator[Any]:
+    """Chromium, for one test module at a time: Playwright's sync API keeps an asyncio
+    loop marked as running in the main thread while it is open, which would break
+    later tests that call ``asyncio.run()``."""
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
