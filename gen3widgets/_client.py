@@ -20,7 +20,7 @@ from collections.abc import Awaitable, Callable, Generator
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import httpx
 
@@ -50,6 +50,9 @@ from ._errors import (
 )
 from ._images import short_text
 from ._models import Generation, GenerationRequest, Status
+
+if TYPE_CHECKING:
+    from ._store import HistoryStore
 from ._polling import DURATIONS, DurationStats, next_poll_delay
 from ._protocol import (
     api_error,
@@ -138,6 +141,7 @@ class _BaseClient:
         max_retries: int = DEFAULT_MAX_RETRIES,
         transport: Any = None,
         download_dir: str | os.PathLike[str] | None = None,
+        history: HistoryStore | bool = True,
         _clock: Clock | None = None,
         _durations: DurationStats | None = None,
         _backoff: Backoff | None = None,
@@ -156,6 +160,8 @@ class _BaseClient:
         self.timeout = timeout
         self.max_retries = max(0, int(max_retries))
         self.download_dir = Path(download_dir) if download_dir is not None else None
+        self._history_setting = history
+        self._history: HistoryStore | None = None
         self.is_simulated = _simulated
         self._clock: Clock = _clock or SYSTEM_CLOCK
         self._durations = _durations or DURATIONS
@@ -166,6 +172,31 @@ class _BaseClient:
     def __repr__(self) -> str:
         mode = ", simulated" if self.is_simulated else ""
         return f"{type(self).__name__}(base_url={self.base_url!r}{mode})"
+
+    @property
+    def history(self) -> HistoryStore | None:
+        """Where this client records every generation it buys (``None`` when turned off).
+
+        Every id is written the moment the create answers, so nothing bought is
+        lost if the process dies: ``gen3widgets.history()`` lists it afterwards.
+        """
+        if self._history is None and self._history_setting is not False:
+            if self._history_setting is True:
+                from ._store import HistoryStore  # the store sits above; load it on use
+
+                self._history = HistoryStore()
+            else:
+                self._history = self._history_setting
+        return self._history
+
+    def _record(self, write: Callable[[HistoryStore], None]) -> None:
+        store = self.history
+        if store is None:
+            return
+        try:
+            write(store)
+        except Exception:  # a full disk must not lose the answer the caller paid for
+            log.exception("Could not write to the generation history at %s", store.path)
 
     # -- building requests ----------------------------------------------------------
 
@@ -193,7 +224,25 @@ class _BaseClient:
     # -- flows ----------------------------------------------------------------------
 
     def _create_flow(self, request: GenerationRequest) -> Flow[Generation]:
-        """Buy one generation, following the rule for paid requests exactly."""
+        """Buy one generation and record it in the history before anything else."""
+        try:
+            generation = yield from self._buy_flow(request)
+        except SubmissionUncertain as exc:
+            cause = exc.cause
+            self._record(
+                lambda store: store.record_uncertain(request, server=self.base_url, cause=cause)
+            )
+            raise
+        generation.submitted_at = time.time()
+        self._record(
+            lambda store: store.record_submitted(
+                generation, server=self.base_url, simulated=self.is_simulated
+            )
+        )
+        return generation
+
+    def _buy_flow(self, request: GenerationRequest) -> Flow[Generation]:
+        """Send the create, following the rule for paid requests exactly."""
         attempt = 0
         while True:
             result = yield _Send(self._api_request("POST", json=request.to_payload()))
@@ -337,8 +386,11 @@ class _BaseClient:
                 if changed and on_update is not None:
                     yield _Notify(on_update, generation)
             if not generation.done and now >= deadline:
+                self._record(lambda store: store.update(generation))
                 raise GenerationTimeout(generation, timeout)
         self._submitted.pop(generation.id, None)
+        job_seconds = now - since if generation.ok else None
+        self._record(lambda store: store.update(generation, job_seconds=job_seconds))
         if generation.status.failed:
             raise GenerationFailed(generation)
         return generation
@@ -349,10 +401,11 @@ class _BaseClient:
         gid = check_generation_id(generation.id)
         folder = Path(directory) if directory is not None else self.download_dir
         if folder is None:
-            folder = data_home() / "videos"
+            folder = self.history.videos_dir if self.history else data_home() / "videos"
         target = folder / f"{gid}.mp4"
         if target.is_file() and target.stat().st_size > 0:
             generation.local_path = target
+            self._record(lambda store: store.update(generation))
             return target
         if not generation.video_url:
             fresh = yield from self._get_flow(gid, generation.request)
@@ -370,6 +423,7 @@ class _BaseClient:
             status = yield _Fetch(generation.video_url, target)
             if status == 200:
                 generation.local_path = target
+                self._record(lambda store: store.update(generation))
                 log.info("Saved generation %s to %s.", gid, target)
                 return target
             if status in (401, 403, 404, 410) and not refreshed:

@@ -208,7 +208,10 @@ class JobRunner:
         loop: asyncio.AbstractEventLoop | None = None,
     ) -> None:
         self.client = client if client is not None else AsyncClient.auto()
-        self.store = store if store is not None else HistoryStore()
+        client_history = self.client.history
+        self.store = store if store is not None else (client_history or HistoryStore())
+        # The client records each purchase itself when it writes to the same history.
+        self._client_records = client_history is not None and client_history.path == self.store.path
         self.wait_timeout = wait_timeout
         self.download = download
         self.jobs: list[Job] = []
@@ -338,12 +341,16 @@ class JobRunner:
         assert job.request is not None
         try:
             generation = await self._submit_patiently(job.request)
-            generation.submitted_at = time.time()
+            generation.submitted_at = generation.submitted_at or time.time()
             job.generation = generation
-            self.store.record_submitted(generation, server=self.server, simulated=self.simulated)
+            if not self._client_records:
+                self.store.record_submitted(
+                    generation, server=self.server, simulated=self.simulated
+                )
         except SubmissionUncertain as exc:
-            with contextlib.suppress(Exception):
-                self.store.record_uncertain(job.request, server=self.server, cause=exc.cause)
+            if not self._client_records:
+                with contextlib.suppress(Exception):
+                    self.store.record_uncertain(job.request, server=self.server, cause=exc.cause)
             job._set(JobState.UNCERTAIN, str(exc), exc)
             return
         except Exception as exc:

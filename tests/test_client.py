@@ -598,3 +598,54 @@ def test_an_abandoned_partial_download_is_cleaned_up(
     assert path.read_bytes() == server.video_bytes
     assert not stale.exists()
     assert fresh.exists()  # may belong to another kernel's download in progress
+
+
+# -- nothing lost: every purchase goes to the history ----------------------------------
+
+
+def test_every_purchase_is_in_the_history_before_submit_returns(
+    make_api: Any, clock: FakeClock, tmp_path: Path
+) -> None:
+    from gen3widgets._store import HistoryStore
+
+    store = HistoryStore(tmp_path / "home")
+    server = ContractAPI(clock, create_faults=[status(502)])
+    api = make_api(server, history=store, download_dir=None)
+    with pytest.raises(g3.SubmissionUncertain):
+        api.submit(image=IMAGE, seed=1)
+    assert [u["cause"] for u in store.uncertain()] == ["the server answered 502 Bad Gateway"]
+
+    generation = api.submit(image=IMAGE, seed=2)
+    stored = store.get(generation.id)
+    assert stored is not None and stored.generation.status is g3.Status.QUEUED
+    assert stored.generation.request is not None and stored.generation.request.seed == 2
+    assert stored.server == BASE
+
+    api.wait(generation)
+    path = api.download(generation)
+    stored = store.get(generation.id)
+    assert stored is not None and stored.generation.status is g3.Status.COMPLETED
+    assert stored.generation.local_path == path and path.parent == store.videos_dir
+    assert stored.job_seconds is not None and stored.job_seconds > 0
+
+
+def test_a_failure_is_recorded_with_its_reason(
+    make_api: Any, clock: FakeClock, tmp_path: Path
+) -> None:
+    from gen3widgets._store import HistoryStore
+
+    store = HistoryStore(tmp_path / "home")
+    server = ContractAPI(clock, fail_with={"name": "Moderation", "message": "flagged"})
+    api = make_api(server, history=store)
+    with pytest.raises(g3.GenerationFailed) as info:
+        api.generate(image=IMAGE)
+    stored = store.get(info.value.generation.id)
+    assert stored is not None and stored.generation.status is g3.Status.ERROR
+    assert stored.generation.error == "Moderation: flagged"
+
+
+def test_history_can_be_turned_off(make_api: Any, server: ContractAPI) -> None:
+    api = make_api(server, history=False)
+    api.generate(image=IMAGE)
+    assert api.client.history is None
+    assert g3.history() == []
