@@ -240,13 +240,13 @@ def cpu_row(results: dict[str, Any]) -> Row:
     reps = results["kernel"]["repeats"]
     cpu = _column(reps, "cpu")
     ours = (
-        f"{fmt(cpu, '%', 1)}<br>(during it: {fmt(_column(reps, 'gets_per_s'), 'GETs/s', 1)}, "
+        f"{fmt(cpu, '%', 2)}<br>(during it: {fmt(_column(reps, 'gets_per_s'), 'GETs/s', 1)}, "
         f"{fmt(_column(reps, 'comm_per_s'), 'comm msgs/s', 0)})"
     )
     theirs, ratios = "not measured", "n/a"
     if not _missing("kernel_baseline", results):
         b_cpu = _column(results["kernel_baseline"]["repeats"], "cpu")
-        theirs = f"(a) docs' loop in a cell (1 job, kernel blocked): {fmt(b_cpu, '%', 1)}"
+        theirs = f"(a) docs' loop in a cell (1 job, kernel blocked): {fmt(b_cpu, '%', 2)}"
         ratios = ratio(cpu, b_cpu)
     return Row(CPU, ours, theirs, ratios, goal, median(cpu) <= 5)
 

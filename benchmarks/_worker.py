@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import importlib
 import json
+import os
 import sys
+import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -38,6 +40,8 @@ def ready() -> None:
 
 def main() -> None:
     name, config = sys.argv[1], json.loads(sys.argv[2])
+    # Whatever gen3widgets records (history, videos) stays out of the user's data folder.
+    os.environ["GEN3WIDGETS_HOME"] = tempfile.mkdtemp(prefix="gen3bench-home-")
     module, _, function = SECTIONS[name].partition(":")
     section = getattr(importlib.import_module(module), function)
     result = section(config, ready)

@@ -127,6 +127,9 @@ class Worker:
             stdout=asyncio.subprocess.PIPE,
             stderr=self.log.open("wb"),
             cwd=str(ROOT),
+            # Temporary files (histories, videos, kernels' homes) go under the run's folder,
+            # which is removed at the end.
+            env={**os.environ, "TMPDIR": str(self.log.parent / "tmp")},
         )
         line = await asyncio.wait_for(self._line(), timeout)
         if line != "READY":
@@ -405,6 +408,7 @@ def main(argv: list[str] | None = None) -> int:
     started, load_before = time.monotonic(), load()
     with tempfile.TemporaryDirectory(prefix="gen3bench-") as tmp:
         work = Path(tmp)
+        (work / "tmp").mkdir()
         print(f"gen3widgets benchmarks ({mode}); logs in {work} while running", file=sys.stderr)
         prerender(work, sorted({5, *config["realistic"]["clips"]}))
         results = asyncio.run(run_all(config, work, timeout, overlap_cpu=mode == "quick"))
