@@ -5,6 +5,10 @@ generator that yields what it needs done (send this request, sleep this
 long, tell the observer) and receives the result. ``Client`` drives those
 generators with blocking I/O and ``AsyncClient`` with ``await``, so the two
 can never drift apart on retries, the rule for paid requests, or polling.
+
+Unlike the first layer sketch, the client writes the history itself (loading
+``_store`` on first use): every purchase must reach the disk the moment the
+create answers, whichever front door made it, not only through the widgets.
 """
 
 from __future__ import annotations
