@@ -6,7 +6,9 @@ import random
 
 import pytest
 
+from gen3widgets._config import DEFAULT_BASE_URL
 from gen3widgets._polling import (
+    FEW_SAMPLES_FACTOR,
     NEAR_INTERVAL,
     SPARSE_MAX,
     DurationStats,
@@ -80,6 +82,33 @@ def test_a_job_faster_than_learned_moves_the_estimate_down() -> None:
     stats.observe("s", 5, 30.0)
     first = stats.earliest("s", 5)
     stats.observe("s", 5, 12.0)
-    assert first is not None and stats.earliest("s", 5) == pytest.approx(0.95 * 12.0)
+    assert first is not None and stats.earliest("s", 5) == pytest.approx(FEW_SAMPLES_FACTOR * 12.0)
     assert stats.earliest("other", 5) is None
     assert stats.earliest("s", 10) is None
+
+
+def test_the_real_api_is_not_polled_in_its_first_seconds_even_before_learning() -> None:
+    stats = DurationStats()
+    assert stats.earliest(DEFAULT_BASE_URL, 5) == 10.0
+    assert next_poll_delay(0.0, stats.earliest(DEFAULT_BASE_URL, 5)) == pytest.approx(10.0)
+    stats.observe(DEFAULT_BASE_URL, 5, 30.0)
+    assert stats.earliest(DEFAULT_BASE_URL, 5) == pytest.approx(FEW_SAMPLES_FACTOR * 30.0)
+
+
+def test_learning_from_a_few_jobs_still_meets_the_latency_goal() -> None:
+    # Learned from a small first wave, whose shortest job sits above the true minimum.
+    rng = random.Random(7)
+    for low, high in [(6, 10), (20, 30), (40, 55)]:
+        latencies, gets = [], []
+        for _ in range(200):
+            stats = DurationStats()
+            wave = rng.choice([2, 4, 8, 16])
+            stats.observe_many(
+                "s", [(5, rng.uniform(low, high) + rng.uniform(0, 0.9)) for _ in range(wave)]
+            )
+            for _ in range(8):
+                latency, n = simulate(rng.uniform(low, high), stats.earliest("s", 5))
+                latencies.append(latency)
+                gets.append(n)
+        assert p95(latencies) <= 1.0, (low, high)
+        assert sorted(gets)[len(gets) // 2] <= 16, (low, high)  # a few more while learning
