@@ -47,7 +47,9 @@ class ImagePicker(ipywidgets.VBox):  # type: ignore[misc]
         self.clear_button = ipywidgets.Button(
             description="Clear", icon="times", tooltip="Remove this image"
         )
-        self.clear_button.layout.width = "auto"
+        # Side by side with the two pickers, the buttons must not shrink to "C…".
+        self.clear_button.layout = ipywidgets.Layout(width="auto", flex="0 0 auto")
+        self.upload.layout = ipywidgets.Layout(flex="0 0 auto")
         self.thumbnail = ipywidgets.Image(
             format="png",
             layout=ipywidgets.Layout(
