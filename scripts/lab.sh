@@ -13,11 +13,12 @@ if [ ! -x "$VENV/bin/python" ]; then
   echo "Creating $VENV ..."
   "$PYTHON" -m venv "$VENV"
 fi
-if ! "$VENV/bin/python" -c "import gen3widgets.simulator, jupyterlab" 2>/dev/null; then
-  echo "Installing gen3widgets with JupyterLab and the simulator into $VENV ..."
-  "$VENV/bin/python" -m pip install --quiet --upgrade pip
-  "$VENV/bin/python" -m pip install --quiet -e '.[lab]'
-fi
+# Every run, so that a pull that changed the dependencies is picked up (quick when
+# everything is already there).
+echo "Installing gen3widgets with JupyterLab and the simulator into $VENV ..."
+"$VENV/bin/python" -m pip install --quiet --upgrade pip
+"$VENV/bin/python" -m pip install --quiet -e '.[lab]'
+
 if [ -z "${AIMLAPI_KEY:-}" ]; then
   echo "No AIMLAPI_KEY set: the notebooks run on the built-in offline simulator (nothing is bought)."
 fi
