@@ -379,7 +379,8 @@ def evidence(results: dict[str, Any]) -> list[str]:
             lines.append(
                 f"{what}: gen3widgets saw {late:g} of {jobs} jobs more than 1 s after they "
                 f"completed; {early:g} of those had completed before the earliest finish the "
-                "client had learned for them (0.95 × the shortest recent job), so it was still "
+                "client had learned for them (a margin below the shortest recent job, see "
+                "gen3widgets/_polling.py), so it was still "
                 "in its sparse phase, not checking."
             )
     if kernel := _ok(results, "kernel"):

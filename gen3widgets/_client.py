@@ -358,6 +358,7 @@ class _BaseClient:
         submitted = self._submitted.get(generation.id)
         # A job this client did not just submit may have finished long ago: look at once.
         since = submitted if submitted is not None else now
+        running_at = since  # the last time the job was seen unfinished
         first = submitted is None
         clip = generation.request.duration if generation.request else None
         warned_transient = False
@@ -385,15 +386,19 @@ class _BaseClient:
                     clip = fresh.request.duration
                 if generation.status in _QUEUED:
                     since = now
-                if generation.ok and clip is not None:
-                    self._durations.observe(self.base_url, clip, now - since)
+                if not generation.done:
+                    running_at = now
+                elif generation.ok and clip is not None:
+                    # It finished between the last two looks: learn the midpoint, not the
+                    # moment it was noticed, or slow early polls would inflate what is learned.
+                    self._durations.observe(self.base_url, clip, (running_at + now) / 2 - since)
                 if changed and on_update is not None:
                     yield _Notify(on_update, generation)
             if not generation.done and now >= deadline:
                 self._record(lambda store: store.update(generation))
                 raise GenerationTimeout(generation, timeout)
         self._submitted.pop(generation.id, None)
-        job_seconds = now - since if generation.ok else None
+        job_seconds = (running_at + now) / 2 - since if generation.ok else None
         self._record(lambda store: store.update(generation, job_seconds=job_seconds))
         if generation.status.failed:
             raise GenerationFailed(generation)

@@ -378,7 +378,8 @@ class JobRunner:
                 "wait", generation, timeout=self.wait_timeout, on_update=update
             )
             job.generation = generation
-            job_seconds = time.monotonic() - started if job.request else None
+            # The client measures job time more closely when it keeps this history.
+            job_seconds = None if self._client_records else time.monotonic() - started
             self.store.update(generation, job_seconds=job_seconds)
             if self.download:
                 job._set(JobState.DOWNLOADING)
