@@ -388,18 +388,19 @@ class _BaseClient:
                     since = now
                 if not generation.done:
                     running_at = now
-                elif generation.ok and clip is not None:
+                elif generation.ok:
                     # It finished between the last two looks: learn the midpoint, not the
                     # moment it was noticed, or slow early polls would inflate what is learned.
-                    self._durations.observe(self.base_url, clip, (running_at + now) / 2 - since)
+                    generation.job_seconds = (running_at + now) / 2 - since
+                    if clip is not None:
+                        self._durations.observe(self.base_url, clip, generation.job_seconds)
                 if changed and on_update is not None:
                     yield _Notify(on_update, generation)
             if not generation.done and now >= deadline:
                 self._record(lambda store: store.update(generation))
                 raise GenerationTimeout(generation, timeout)
         self._submitted.pop(generation.id, None)
-        job_seconds = (running_at + now) / 2 - since if generation.ok else None
-        self._record(lambda store: store.update(generation, job_seconds=job_seconds))
+        self._record(lambda store: store.update(generation))
         if generation.status.failed:
             raise GenerationFailed(generation)
         return generation

@@ -363,7 +363,6 @@ class JobRunner:
         generation = job.generation
         assert generation is not None
         loop = asyncio.get_running_loop()
-        started = time.monotonic()
 
         def on_update(updated: Generation) -> None:
             # The sync client calls this from a worker thread: hop to the loop.
@@ -378,9 +377,7 @@ class JobRunner:
                 "wait", generation, timeout=self.wait_timeout, on_update=update
             )
             job.generation = generation
-            # The client measures job time more closely when it keeps this history.
-            job_seconds = None if self._client_records else time.monotonic() - started
-            self.store.update(generation, job_seconds=job_seconds)
+            self.store.update(generation)
             if self.download:
                 job._set(JobState.DOWNLOADING)
                 await self._call("download", generation, self.store.videos_dir)

@@ -258,6 +258,9 @@ class Generation:
     video_duration: float | None = None
     submitted_at: float | None = None  # wall-clock seconds (time.time())
     finished_at: float | None = None
+    # How long the server took, as seen by polling (from submission, or from the
+    # last time it was seen queued); what the poll schedule learns from.
+    job_seconds: float | None = None
 
     @property
     def done(self) -> bool:

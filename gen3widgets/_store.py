@@ -119,7 +119,7 @@ class HistoryStore:
                 ),
             )
 
-    def update(self, generation: Generation, *, job_seconds: float | None = None) -> None:
+    def update(self, generation: Generation) -> None:
         """Record the generation's latest state (status, video, error, local file)."""
         with self._connect() as conn:
             conn.execute(
@@ -135,7 +135,7 @@ class HistoryStore:
                     generation.tokens_used,
                     str(generation.local_path) if generation.local_path else None,
                     generation.finished_at,
-                    job_seconds,
+                    generation.job_seconds,
                     generation.id,
                 ),
             )
@@ -246,6 +246,7 @@ class HistoryStore:
             local_path=local if local and local.is_file() else None,
             submitted_at=row["submitted_at"],
             finished_at=row["finished_at"],
+            job_seconds=row["job_seconds"],
         )
         return StoredGeneration(
             generation, row["server"], bool(row["simulated"]), row["job_seconds"]

@@ -101,7 +101,8 @@ def test_update_keeps_what_it_is_not_told(store: HistoryStore, tmp_path: Path) -
     gen.status = g3.Status.COMPLETED
     gen.video_url = "https://cdn.test/gen-1.mp4"
     gen.finished_at = 1234.0
-    store.update(gen, job_seconds=42.0)
+    gen.job_seconds = 42.0
+    store.update(gen)
     video = tmp_path / "gen-1.mp4"
     video.write_bytes(b"mp4")
     later = store.get("gen-1")
@@ -153,7 +154,8 @@ def test_job_durations_come_from_completed_jobs_only(store: HistoryStore) -> Non
         gen = generation(f"gen-{i}", submitted_at=1000.0 + i)
         store.record_submitted(gen, server=BASE)
         gen.status = g3.Status(state)
-        store.update(gen, job_seconds=seconds)
+        gen.job_seconds = seconds
+        store.update(gen)
     assert store.job_durations(BASE) == [(5, 30.0), (5, 41.0)]
     assert store.job_durations("https://elsewhere.test") == []
 
