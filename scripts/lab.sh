@@ -22,4 +22,8 @@ echo "Installing gen3widgets with JupyterLab and the simulator into $VENV ..."
 if [ -z "${AIMLAPI_KEY:-}" ]; then
   echo "No AIMLAPI_KEY set: the notebooks run on the built-in offline simulator (nothing is bought)."
 fi
-exec "$VENV/bin/jupyter" lab notebooks/01_quickstart.ipynb "$@"
+extra=()
+if [ "$(id -u)" = 0 ]; then
+  extra+=(--allow-root)  # containers and CI machines often run as root
+fi
+exec "$VENV/bin/jupyter" lab notebooks/01_quickstart.ipynb "${extra[@]}" "$@"
