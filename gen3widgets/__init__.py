@@ -12,8 +12,7 @@ so ``import gen3widgets`` stays fast.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from ._errors import (
     APIError,
@@ -31,6 +30,7 @@ from ._errors import (
     TransportError,
     ValidationError,
 )
+from ._lazy import lazy_names
 from ._models import Generation, GenerationRequest, Status
 
 if TYPE_CHECKING:
@@ -82,14 +82,4 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'gen3widgets' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module, __name__), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+__getattr__, __dir__ = lazy_names(__name__, globals(), _LAZY)
