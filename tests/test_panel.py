@@ -21,6 +21,7 @@ from tests.widget_support import (
     Harness,
     harness,
     png_bytes,
+    widget_tree,
 )
 
 __all__ = ["harness"]  # the fixture, imported for pytest
@@ -40,22 +41,6 @@ def _all_html(widget: ipywidgets.Widget) -> str:
     for child in getattr(widget, "children", ()):
         texts.append(_all_html(child))
     return "\n".join(texts)
-
-
-def _tree(widget: ipywidgets.Widget) -> list[ipywidgets.Widget]:
-    """``widget`` and every widget its synced traits refer to (children, layout, style)."""
-    seen: dict[str, ipywidgets.Widget] = {}
-    todo = [widget]
-    while todo:
-        current = todo.pop()
-        if current.model_id in seen:
-            continue
-        seen[current.model_id] = current
-        for name in current.keys:
-            value = getattr(current, name)
-            values = value if isinstance(value, (tuple, list)) else (value,)
-            todo.extend(v for v in values if isinstance(v, ipywidgets.Widget))
-    return list(seen.values())
 
 
 # -- validation -------------------------------------------------------------------------
@@ -253,7 +238,8 @@ def test_the_key_is_in_no_widget_state(harness: Harness) -> None:
     panel.wait(30)
     panel.open_seed_grid()
     states = [
-        json.dumps(widget.get_state(), default=lambda v: repr(v)[:200]) for widget in _tree(panel)
+        json.dumps(widget.get_state(), default=lambda v: repr(v)[:200])
+        for widget in widget_tree(panel)
     ]
     assert len(states) > 30 and not any(KEY in s for s in states)
     assert "client" not in panel.trait_names()

@@ -38,6 +38,7 @@ from gen3widgets._store import HistoryStore
 from gen3widgets.simulator import Faults, RunningSimulator, start
 from gen3widgets.simulator._render import RenderSpec
 from tests.fakes import FakeClock
+from tests.widget_support import widget_tree
 
 REPO = Path(__file__).resolve().parents[1]
 KEY = "sk-test-" + secrets.token_hex(12)
@@ -58,22 +59,6 @@ def png(size: tuple[int, int] = (320, 192)) -> bytes:
 def assert_no_key(text: str, where: str) -> None:
     assert KEY not in text, f"the API key leaked into {where}"
     assert KEY.removeprefix("sk-") not in text, f"the API key leaked into {where}"
-
-
-def widget_tree(widget: ipywidgets.Widget) -> list[ipywidgets.Widget]:
-    """``widget`` and every widget its synced traits refer to."""
-    seen: dict[str, ipywidgets.Widget] = {}
-    todo = [widget]
-    while todo:
-        current = todo.pop()
-        if current.model_id in seen:
-            continue
-        seen[current.model_id] = current
-        for name in current.keys:
-            value = getattr(current, name)
-            values = value if isinstance(value, (tuple, list)) else (value,)
-            todo.extend(v for v in values if isinstance(v, ipywidgets.Widget))
-    return list(seen.values())
 
 
 def html_values(widget: ipywidgets.Widget) -> list[str]:

@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import httpx
+import ipywidgets
 import pytest
 from PIL import Image
 
@@ -34,6 +35,22 @@ def png_bytes(size: tuple[int, int] = (64, 40), color: str = "red", fmt: str = "
     buffer = io.BytesIO()
     Image.new("RGB", size, color).save(buffer, fmt)
     return buffer.getvalue()
+
+
+def widget_tree(widget: ipywidgets.Widget) -> list[ipywidgets.Widget]:
+    """``widget`` and every widget its synced traits refer to (children, layout, style)."""
+    seen: dict[str, ipywidgets.Widget] = {}
+    todo = [widget]
+    while todo:
+        current = todo.pop()
+        if current.model_id in seen:
+            continue
+        seen[current.model_id] = current
+        for name in current.keys:
+            value = getattr(current, name)
+            values = value if isinstance(value, (tuple, list)) else (value,)
+            todo.extend(v for v in values if isinstance(v, ipywidgets.Widget))
+    return list(seen.values())
 
 
 def fake_render(spec: RenderSpec) -> bytes:
