@@ -248,8 +248,10 @@ def test_thirty_generations_through_async_client(
     assert failed == sum(job.error is not None for job in sim.jobs.values())
     assert completed + failed + refused == asked and completed >= 15
     check_storm_happened(sim, every_kind=True)
-    # Polls stay bounded even while 30 % of them fail.
-    assert max(sim.stats.gets_per_job.values()) <= 60
+    # Polls stay bounded even while 30 % of them fail. The warp clock turns real
+    # scheduling delays into 40x fake time, so a loaded machine adds polls to jobs
+    # that wait for one of the 8 server slots: 62 was seen on a busy CI machine.
+    assert max(sim.stats.gets_per_job.values()) <= 100
     assert sorted(p.name for p in (tmp_path / "videos").iterdir()) == sorted(
         f"{o.id}.mp4" for o in outcomes if isinstance(o, g3.Generation)
     )
