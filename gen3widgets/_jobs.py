@@ -36,6 +36,7 @@ from ._errors import (
 )
 from ._models import Generation, GenerationRequest, Status
 from ._polling import DURATIONS
+from ._previews import ensure_previews
 from ._store import HistoryStore
 
 log = logging.getLogger("gen3widgets")
@@ -382,6 +383,8 @@ class JobRunner:
                 job._set(JobState.DOWNLOADING)
                 await self._call("download", generation, self.store.videos_dir)
                 self.store.update(generation)
+                if generation.local_path is not None:  # views show these; never raises
+                    await asyncio.to_thread(ensure_previews, generation.local_path)
             job._set(JobState.COMPLETED)
         except GenerationFailed as exc:
             self._record(exc.generation)

@@ -6,17 +6,19 @@ in step), so it plays offline and can be zipped or published as is. Every
 piece of user or server text (prompts, ids, errors) is HTML-escaped.
 
 ``stills.png`` shows the first, middle and last frame of each video, one row
-per cell, labelled. It is a plain image, so it also shows where widgets do not
-render (a saved notebook on GitHub, nbviewer). Frames are decoded with PyAV,
-imported lazily; without it the strip is skipped.
+per cell, labelled by seed and prompt. It is a plain image, so it also shows
+where widgets do not render (a saved notebook on GitHub, nbviewer). Frames are
+decoded with PyAV, imported lazily. A clip that cannot be decoded gets grey
+boxes and is listed in ``skipped``: one bad file never costs the others.
 """
 
 from __future__ import annotations
 
 import io
+import logging
 import shutil
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -27,6 +29,8 @@ from ._html import esc
 if TYPE_CHECKING:
     from PIL import Image as PILImage
     from PIL import ImageFont
+
+log = logging.getLogger("gen3widgets")
 
 # Plays every <video> in ``videos`` from the same moment. Shared by the saved
 # page and the live widget (``_sync_player``), so both behave the same.
@@ -61,10 +65,6 @@ TEXT = (235, 235, 240)
 MUTED = (160, 160, 170)
 
 
-class StillsUnavailable(RuntimeError):
-    """PyAV (``import av``) is not installed, so video frames cannot be decoded."""
-
-
 @dataclass(frozen=True)
 class SheetCell:
     """One grid cell as saved: where it sits, what it asked for, what it became."""
@@ -91,7 +91,8 @@ class SheetCell:
 
     @property
     def label(self) -> str:
-        return f"r{self.row} c{self.col} · seed {self.seed}"
+        """How the cell is named on the sheet (its prompt follows on the next lines)."""
+        return f"seed {self.seed}"
 
     def status_text(self) -> str:
         if self.note:
@@ -102,6 +103,30 @@ class SheetCell:
         if gen.error:
             return f"{gen.status.value}: {gen.error}"
         return gen.status.value
+
+
+@dataclass(frozen=True)
+class Stills:
+    """A still strip, and the cells whose clip could not be decoded: (label, reason)."""
+
+    png: bytes
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+
+    def skipped_text(self) -> str:
+        """``no stills for seed 5 (reason)``: what a person should know about ``skipped``."""
+        return "no stills for " + "; ".join(f"{label} ({why})" for label, why in self.skipped)
+
+
+@dataclass(frozen=True)
+class SavedSheet:
+    """What ``save_contact_sheet`` wrote."""
+
+    index: Path
+    stills: Path
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+
+    def skipped_text(self) -> str:
+        return Stills(b"", self.skipped).skipped_text()
 
 
 def stills_size(cells: int) -> tuple[int, int]:
@@ -120,12 +145,13 @@ def save_contact_sheet(
     columns: int,
     seed_headers: Sequence[int] | None = None,
     row_labels: Sequence[str] | None = None,
-) -> tuple[Path, Path | None]:
-    """Write videos, ``index.html`` and (when PyAV is there) ``stills.png`` into ``directory``.
+) -> SavedSheet:
+    """Write videos, ``index.html`` and ``stills.png`` into ``directory``.
 
     ``seed_headers`` / ``row_labels`` lay the page out as a prompts × seeds
-    matrix; without them cells simply flow in ``columns`` columns. Returns the
-    paths of ``index.html`` and of the still strip (``None`` when skipped).
+    matrix; without them cells simply flow in ``columns`` columns. A clip that
+    cannot be decoded is still copied and played by the page; only its stills
+    are missing (listed in ``skipped``).
     """
     folder = Path(directory).expanduser()
     folder.mkdir(parents=True, exist_ok=True)
@@ -137,14 +163,9 @@ def save_contact_sheet(
             if source.resolve() != target.resolve():
                 shutil.copyfile(source, target)
             copied.add(i)
-    stills: Path | None = None
-    try:
-        png = still_strip_png(cells)
-    except StillsUnavailable:
-        pass  # the caller says so; the page is written without the strip
-    else:
-        stills = folder / STILLS_NAME
-        stills.write_bytes(png)
+    strip = still_strip(cells)
+    stills = folder / STILLS_NAME
+    stills.write_bytes(strip.png)
     page = render_index(
         cells,
         copied,
@@ -152,11 +173,11 @@ def save_contact_sheet(
         columns=columns,
         seed_headers=seed_headers,
         row_labels=row_labels,
-        stills=stills is not None,
+        stills=True,
     )
     index = folder / INDEX_NAME
     index.write_text(page, encoding="utf-8")
-    return index, stills
+    return SavedSheet(index, stills, strip.skipped)
 
 
 # -- index.html ---------------------------------------------------------------------------
@@ -261,13 +282,9 @@ def _figure(cell: SheetCell, has_video: bool) -> str:
 
 
 def video_stills(path: Path) -> list[PILImage.Image]:
-    """The first, middle and last frame of an MP4, as PIL images."""
-    try:
-        import av
-    except ImportError as exc:
-        raise StillsUnavailable(
-            "PyAV is not installed, so no still frames: pip install av"
-        ) from exc
+    """The first, middle and last frame of an MP4, as PIL images (raises if undecodable)."""
+    import av
+
     with av.open(str(path)) as container:
         stream = container.streams.video[0]
         total = stream.frames or sum(1 for p in container.demux(stream) if p.size)
@@ -289,27 +306,34 @@ def video_stills(path: Path) -> list[PILImage.Image]:
     return images
 
 
-def still_strip_png(cells: Sequence[SheetCell]) -> bytes:
-    """PNG bytes of the still strip: per cell a label then its first, middle, last frame."""
+def still_strip(cells: Sequence[SheetCell]) -> Stills:
+    """The still strip: per cell a label then its first, middle, last frame (grey if none)."""
     from PIL import Image, ImageDraw
 
     width, height = stills_size(len(cells))
     strip = Image.new("RGB", (width, max(height, 1)), BACKGROUND)
     draw = ImageDraw.Draw(strip)
     font, small = _font(15), _font(12)
+    skipped: list[tuple[str, str]] = []
     for i, cell in enumerate(cells):
         top = i * ROW_H
         source = cell.source
         frames: list[PILImage.Image] | None = None
+        note = cell.status_text()
         if source is not None:
-            frames = video_stills(source)  # StillsUnavailable ends the strip early
+            try:
+                frames = video_stills(source)
+            except Exception as exc:  # one bad clip must not cost the whole sheet
+                note = f"its frames could not be decoded: {getattr(exc, 'strerror', None) or exc}"
+                log.warning("No stills for %s: %s", source, note)
+                skipped.append((cell.label, note))
         lines = [cell.label + (" · favourite" if cell.favorite else "")]
         if cell.prompt:
             lines += _wrap(cell.prompt, 38, 3)
         if cell.generation is not None:
             lines.append(cell.generation.id)
         if frames is None:
-            lines += _wrap(cell.status_text(), 38, 2)
+            lines += _wrap(note, 38, 2)
         y = top + GAP
         for n, line in enumerate(lines):
             use = font if n == 0 else small
@@ -330,7 +354,7 @@ def still_strip_png(cells: Sequence[SheetCell]) -> bytes:
             draw.text((x + 4, top + GAP + 2), name, fill=TEXT, font=small)
     out = io.BytesIO()
     strip.save(out, format="PNG")
-    return out.getvalue()
+    return Stills(out.getvalue(), skipped)
 
 
 def _wrap(text: str, width: int, max_lines: int) -> list[str]:

@@ -12,7 +12,6 @@ from collections.abc import Iterable
 
 ERROR_COLOR = "#b00020"
 MUTED_COLOR = "#666"
-WARNING_COLOR = "#8a5300"
 
 
 def esc(text: object) -> str:
@@ -38,18 +37,3 @@ def lines(items: Iterable[str], *, color: str | None = None) -> str:
     body = "<br>".join(esc(item) for item in items)
     style = "white-space:pre-wrap" + (f";color:{color}" if color else "")
     return f"<div style='{style}'>{body}</div>" if body else ""
-
-
-def link(url: str) -> str:
-    """A link to ``url`` when it is http(s), else the URL as plain text."""
-    if url.lower().startswith(("https://", "http://")):
-        return f"<a href='{esc(url)}' target='_blank' rel='noopener noreferrer'>{esc(url)}</a>"
-    return esc(url)
-
-
-def elapsed(seconds: float) -> str:
-    """``7 s``, ``1 min 05 s``: how long something has been going on."""
-    whole = max(0, int(seconds))
-    if whole < 60:
-        return f"{whole} s"
-    return f"{whole // 60} min {whole % 60:02d} s"

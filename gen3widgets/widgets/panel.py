@@ -22,6 +22,7 @@ from .._images import short_text
 from .._jobs import Job, JobRunner, runner_for
 from .._models import DURATIONS, GenerationRequest, check_choices, estimate_tokens
 from . import _html
+from ._describe import SIMULATED_BANNER
 from .card import GenerationCard
 from .inputs import ImagePicker, PromptBox, SeedControl, random_seed
 
@@ -31,12 +32,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("gen3widgets")
 
-SIMULATED_BANNER = (
-    "Offline simulator — no AIMLAPI_KEY is set, videos are simulated and nothing is bought. "
-    "Set AIMLAPI_KEY in the environment that starts Jupyter (not with %env, which would save it "
-    "in the notebook) and restart the kernel "
-    "to use the real API."
-)
 FROM_IMAGE = "image"  # ratio option meaning None: the model takes the ratio from the image
 _FIELD_NAMES = {
     "prompt": "Prompt",
