@@ -1,97 +1,162 @@
-"""GenerationCard: one job's view, driven by real jobs on the in-process simulator."""
+"""GenerationCard: one job's view, driven by real jobs on the in-process simulator.
+
+The card is tested as the front end sees it: its ``view`` state, and the
+messages a browser sends (``FrontEnd``): clicks and requests for clips.
+"""
 
 from __future__ import annotations
 
-import ipywidgets
+import base64
+import json
+
 import pytest
 
 from gen3widgets import DownloadError, GenerationFailed, GenerationRequest
 from gen3widgets._jobs import JobState
+from gen3widgets._previews import poster_path, preview_path
 from gen3widgets.simulator import Faults
+from gen3widgets.widgets._clips import CHUNK_BYTES
 from gen3widgets.widgets.card import GenerationCard
+from tests.clips import noisy_mp4, tiny_render
 from tests.widget_support import (
     XSS,
     CountingMock,
+    FrontEnd,
     Harness,
     failing_api,
     harness,
     lost_video_api,
     png_bytes,
+    until,
 )
 
 __all__ = ["harness"]  # the fixture, imported for pytest
+
+NBSP = "\u00a0"
 
 
 def _request(seed: int = 7, prompt: str = "a slow dolly shot") -> GenerationRequest:
     return GenerationRequest(prompt=prompt, image=png_bytes(), seed=seed)
 
 
+def _ready(card: GenerationCard) -> bool:
+    clip = card.view.get("clip")
+    return bool(clip and clip["ready"])
+
+
+def _details(card: GenerationCard) -> dict[str, str]:
+    return dict(card.view["details"])
+
+
 def test_a_fresh_card_shows_nothing_yet() -> None:
     card = GenerationCard()
-    assert card.job is None
-    assert card.video.value == b""
-    assert card.video.layout.display == "none"
-    assert card.title.layout.display == "none"
-    assert isinstance(card.video, ipywidgets.Video)
-    assert (card.video.format, card.video.controls, card.video.loop, card.video.autoplay) == (
-        "mp4",
-        True,
-        True,
-        False,
-    )
+    assert card.job is None and card.kind == "card"
+    assert card.view["bound"] is False
+    assert (card.view["chip"], card.view["tone"]) == ("not started", "idle")
+    assert card.view["clip"] is None and card.posters == {}
+    assert "gen3-card" in card._esm and ".gen3-card" in card._css  # the shipped files
 
 
-def test_title_is_text_not_html() -> None:
+def test_the_title_is_carried_as_plain_text() -> None:
     card = GenerationCard(XSS)
-    assert "<img" not in card.title.value
-    assert "&lt;img src=x onerror=alert(1)&gt;" in card.title.value
+    assert card.view["title"] == XSS  # data, never markup: the front end sets textContent
     card.set_title("")
-    assert card.title.layout.display == "none"
+    assert card.view["title"] == ""
 
 
-def test_completed_job_shows_the_downloaded_video_once_and_its_details(harness: Harness) -> None:
-    sim, runner = harness.sim_runner()
+def test_a_completed_job_is_served_on_demand_never_as_state(harness: Harness) -> None:
+    sim, runner = harness.sim_runner(render=tiny_render)
     card = GenerationCard("first")
+    front = FrontEnd(card)
     job = runner.submit(_request(seed=1234))
     card.bind(job)
     generation = job.wait(30)
+    until(card, lambda: _ready(card))
 
-    assert job.state is JobState.COMPLETED
-    assert generation.local_path is not None
-    assert card.video.value == generation.local_path.read_bytes() != b""
-    assert card.video.layout.display != "none"
-    assert "seed 1234" in card.details.value
-    assert generation.id in card.details.value
-    assert f"saved to {generation.local_path}" in card.details.value
-    assert "262,500 tokens" in card.details.value
-    assert "completed" in card.status.value
-    assert card.progress.value == 1.0 and card.progress.bar_style == "success"
-    assert card.message.value == ""
+    assert job.state is JobState.COMPLETED and generation.local_path is not None
+    view = card.view
+    assert (view["tone"], view["running"], view["progress"]) == ("done", False, None)
+    assert view["chip"].startswith("done · ") and view["chip"].endswith(f"{NBSP}s")
+    details = _details(card)
+    assert details["seed"] == "1234" and details["id"] == generation.id
+    assert details["file"] == str(generation.local_path)
+    assert details["model"] == "gen3a_turbo" and details["length"] == f"5{NBSP}s"
+    assert details["cost"] == f"262,500{NBSP}tokens"  # a real (not simulated) server's count
+    assert view["message"] == [] and view["link"] is None
+
+    clip = view["clip"]
+    assert clip["id"] == generation.id and clip["poster"] is True
+    assert (clip["width"], clip["height"], clip["fps"]) == (64, 48, 8.0)
+    # The card plays full resolution, fetched by an opaque key: exactly the file's bytes.
+    assert front.fetch(clip["full"]) == generation.local_path.read_bytes()
+    assert front.fetch(clip["preview"], "r2") == preview_path(generation.local_path).read_bytes()
+    poster = card.posters[generation.id]
+    assert poster.startswith("data:image/jpeg;base64,")
+    assert (
+        base64.b64decode(poster.split(",", 1)[1]) == poster_path(generation.local_path).read_bytes()
+    )
+    # No video bytes in the widget state: what a saved notebook would hold.
+    state = json.dumps(card.get_state(), default=repr)
+    assert base64.b64encode(generation.local_path.read_bytes()[:48]).decode() not in state
     assert sim.stats.downloads == 1
 
-    # The same video is never sent twice: binding the job again keeps the bytes object.
-    sent = card.video.value
-    card.bind(job)
-    assert card.video.value is sent
+
+def test_a_big_clip_arrives_in_chunks_and_a_made_up_key_gets_nothing(harness: Harness) -> None:
+    big = noisy_mp4(seconds=6.0)  # ~3 MB: several chunks
+    assert len(big) > 2 * CHUNK_BYTES
+    _, runner = harness.sim_runner(render=lambda spec: big)
+    card = GenerationCard()
+    front = FrontEnd(card)
+    card.bind(runner.submit(_request()))
+    card.job.wait(30)  # type: ignore[union-attr]
+    until(card, lambda: _ready(card))
+
+    assert front.fetch(card.view["clip"]["full"]) == big
+    chunks = front.replies("r1")
+    assert len(chunks) == -(-len(big) // CHUNK_BYTES)
+    assert all(len(buffers[0]) <= CHUNK_BYTES for _, buffers in chunks)
+    assert {c["size"] for c, _ in chunks} == {len(big)}
+
+    # Two views of the same card ask at once: each gets the whole clip.
+    assert front.fetch(card.view["clip"]["full"], "view-2") == big
+    path = str(card.job.generation.local_path)  # type: ignore[union-attr]
+    for i, key in enumerate(("../../etc/passwd", path, None, 3)):  # never a path from the browser
+        with pytest.raises(ValueError, match="unknown clip"):
+            front.fetch(key, f"bad-{i}")
+
+
+def test_a_clip_without_previews_still_plays_and_says_why(harness: Harness) -> None:
+    _, runner = harness.sim_runner()  # fake_render: bytes no decoder accepts
+    card = GenerationCard()
+    front = FrontEnd(card)
+    card.bind(runner.submit(_request()))
+    generation = card.job.wait(30)  # type: ignore[union-attr]
+    until(card, lambda: _ready(card))
+
+    clip = card.view["clip"]
+    assert clip["preview"] is None and clip["poster"] is False and card.posters == {}
+    assert "the full clip plays instead" in _details(card)["preview"]
+    assert front.fetch(clip["full"]) == generation.local_path.read_bytes()  # type: ignore[union-attr]
 
 
 def test_binding_another_job_stops_following_the_first(harness: Harness) -> None:
-    _, runner = harness.sim_runner()
+    _, runner = harness.sim_runner(render=tiny_render)
     card = GenerationCard()
     first = runner.submit(_request(seed=1))
     card.bind(first)
     first.wait(30)
-    first_video = card.video.value
+    until(card, lambda: _ready(card))
+    first_id = card.view["clip"]["id"]
 
     second = runner.submit(_request(seed=2))
     card.bind(second)
-    assert card.job is second
-    second.wait(30)
-    assert card.video.value != first_video
-    assert second.generation is not None and second.generation.id in card.details.value
+    assert card.job is second and card.view["clip"] is None
+    generation = second.wait(30)
+    until(card, lambda: _ready(card))
+    assert card.view["clip"]["id"] == generation.id != first_id
 
 
-def test_failed_job_shows_a_readable_message_and_no_traceback(harness: Harness) -> None:
+def test_a_failed_job_shows_a_readable_message(harness: Harness) -> None:
     _, runner = harness.sim_runner(faults=Faults(job_error=1.0))
     card = GenerationCard()
     job = runner.submit(_request())
@@ -100,27 +165,24 @@ def test_failed_job_shows_a_readable_message_and_no_traceback(harness: Harness) 
         job.wait(30)
 
     assert job.state is JobState.FAILED
-    assert "failed" in card.status.value
-    assert card.progress.bar_style == "danger"
-    assert job.message and "failed" in job.message
-    assert "Traceback" not in card.message.value
-    assert "submit again" in card.message.value
-    assert card.video.value == b""
+    assert card.view["tone"] == "failed" and card.view["chip"].startswith("failed")
+    assert card.view["progress"] is None  # a bar only while running
+    message = " ".join(card.view["message"])
+    assert "submit again" in message and "Traceback" not in message
+    assert card.view["clip"] is None
 
 
-def test_server_error_text_is_escaped(harness: Harness) -> None:
-    mock = CountingMock(failing_api(XSS))
-    runner = harness.runner(mock.transport)
+def test_the_servers_error_text_reaches_the_front_end_as_text(harness: Harness) -> None:
+    runner = harness.runner(CountingMock(failing_api(XSS)).transport)
     card = GenerationCard()
     job = runner.submit(_request())
     card.bind(job)
     with pytest.raises(GenerationFailed):
         job.wait(30)
-    assert "<img" not in card.message.value
-    assert "&lt;img src=x onerror=alert(1)&gt;" in card.message.value
+    assert XSS in " ".join(card.view["message"])  # verbatim: the front end never parses it
 
 
-def test_completed_without_a_file_shows_the_link_as_text(harness: Harness) -> None:
+def test_completed_but_not_downloaded_offers_the_link(harness: Harness) -> None:
     sim = harness.simulator()
     runner = harness.runner(sim.async_transport(), download=False)
     card = GenerationCard()
@@ -129,12 +191,12 @@ def test_completed_without_a_file_shows_the_link_as_text(harness: Harness) -> No
     generation = job.wait(30)
 
     assert generation.local_path is None and generation.video_url
-    assert card.video.value == b""
-    assert "was not downloaded" in card.message.value
-    assert f"href='{generation.video_url}'" in card.message.value
+    assert card.view["clip"] is None
+    assert "was not downloaded" in " ".join(card.view["message"])
+    assert card.view["link"] == generation.video_url
 
 
-def test_failed_download_shows_the_message_and_the_link(harness: Harness) -> None:
+def test_a_failed_download_shows_the_message_and_the_link(harness: Harness) -> None:
     url = "https://cdn.example.com/v/clip.mp4?_jwt=a&b=<c>"
     runner = harness.runner(CountingMock(lost_video_api(url)).transport)
     card = GenerationCard()
@@ -143,12 +205,50 @@ def test_failed_download_shows_the_message_and_the_link(harness: Harness) -> Non
     with pytest.raises(DownloadError):
         job.wait(30)
     assert job.state is JobState.FAILED
-    assert "Could not download" in card.message.value
-    assert "https://cdn.example.com/v/clip.mp4?_jwt=a&amp;b=&lt;c&gt;" in card.message.value
-    assert "<c>" not in card.message.value
-    assert card.video.value == b""
+    assert "Could not download" in " ".join(card.view["message"])
+    assert card.view["link"] == url
 
 
-def test_details_can_be_hidden() -> None:
-    card = GenerationCard(show_details=False)
-    assert card.details.layout.display == "none"
+def test_a_link_that_is_not_http_is_never_offered(harness: Harness) -> None:
+    runner = harness.runner(CountingMock(lost_video_api("javascript:alert(1)//.mp4")).transport)
+    card = GenerationCard()
+    job = runner.submit(_request())
+    card.bind(job)
+    with pytest.raises(DownloadError):
+        job.wait(30)
+    assert card.view["link"] is None
+
+
+def test_commands_reach_every_view() -> None:
+    card = GenerationCard()
+    front = FrontEnd(card)
+    card.play()
+    card.pause()
+    assert front.commands() == ["play", "pause"]
+    with pytest.raises(ValueError, match="play, pause, restart"):
+        card.send_command("rewind")
+
+
+def test_where_widgets_do_not_run_the_card_shows_its_poster(harness: Harness) -> None:
+    _, runner = harness.sim_runner(render=tiny_render)
+    card = GenerationCard(XSS)
+    card.bind(runner.submit(_request()))
+    generation = card.job.wait(30)  # type: ignore[union-attr]
+    until(card, lambda: generation.id in card.posters)
+    data, _ = card._repr_mimebundle_()
+    html = data["text/html"]
+    assert "application/vnd.jupyter.widget-view+json" in data
+    assert card.posters[generation.id] in html
+    assert "<img src=x" not in html and "&lt;img src=x onerror=alert(1)&gt;" in html
+
+
+def test_a_clip_removed_from_disk_is_refused_with_the_reason(harness: Harness) -> None:
+    _, runner = harness.sim_runner(render=tiny_render)
+    card = GenerationCard()
+    front = FrontEnd(card)
+    card.bind(runner.submit(_request()))
+    generation = card.job.wait(30)  # type: ignore[union-attr]
+    until(card, lambda: _ready(card))
+    generation.local_path.unlink()  # type: ignore[union-attr]
+    with pytest.raises(ValueError, match="cannot read the clip: No such file"):
+        front.fetch(card.view["clip"]["full"])

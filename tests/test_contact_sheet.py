@@ -7,13 +7,11 @@ import json
 import re
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 from PIL import Image, ImageStat
 
-from gen3widgets import ConfigurationError
 from gen3widgets._jobs import JobRunner
 from gen3widgets._models import Generation, Status
 from gen3widgets.simulator import Faults, Simulator
@@ -27,11 +25,13 @@ from gen3widgets.widgets._contact_sheet import (
     SheetCell,
     render_index,
     save_contact_sheet,
+    still_strip,
     stills_size,
     video_stills,
 )
 from gen3widgets.widgets.grid import SeedGrid
-from tests.test_grid import WAIT, png, runner, sim, tiny_mp4  # noqa: F401  (fixtures)
+from tests.clips import tiny_mp4
+from tests.test_grid import WAIT, png, runner, sim  # noqa: F401  (fixtures)
 
 EVIL = "<script>alert('x')</script> & \"quotes\""
 
@@ -80,9 +80,11 @@ def test_save_writes_videos_an_escaped_index_and_a_still_strip(tmp_path: Path) -
         SheetCell(row=1, col=1, prompt=EVIL, seed=40, note="still running (generating)"),
     ]
     out = tmp_path / "sheet"
-    index, stills = save_contact_sheet(
+    saved = save_contact_sheet(
         out, cells, title=EVIL, columns=2, seed_headers=[10, 20], row_labels=[EVIL, "second"]
     )
+    index, stills = saved.index, saved.stills
+    assert saved.skipped == []
 
     assert index == out / "index.html"
     page = index.read_text(encoding="utf-8")
@@ -146,30 +148,49 @@ def test_grid_save_on_the_simulator(
             assert str(grid.cells[i].job.message).split(":")[0] in page  # type: ignore[union-attr]
     with Image.open(index.parent / "stills.png") as saved:
         assert saved.size == stills_size(6)
-    assert "Saved to" in grid.notice.value
+    assert "Saved to" in grid.notice["text"]
 
     shown = grid.show_stills()
     with Image.open(io.BytesIO(shown.data)) as image:
         assert image.size == stills_size(6)
 
 
-def test_without_pyav_save_skips_the_strip_with_a_warning(
+def test_one_undecodable_clip_costs_only_its_own_stills(
     runner: JobRunner,  # noqa: F811
     png: bytes,  # noqa: F811
     tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    grid = SeedGrid("p", png, seeds=[1], client=runner)
+    grid = SeedGrid("a calm lake", png, seeds=[1, 2], client=runner)
     grid.submit()
-    grid.wait(timeout=WAIT)
-    monkeypatch.setitem(sys.modules, "av", None)  # import av -> ImportError
-    with pytest.warns(RuntimeWarning, match="pip install av"):
-        index = grid.save(tmp_path / "out")
-    assert not (index.parent / "stills.png").exists()
-    assert "stills.png" not in index.read_text(encoding="utf-8")
+    generations = grid.wait(timeout=WAIT)
+    broken = generations[1].local_path
+    assert broken is not None
+    broken.write_bytes(b"\x00\x00\x00\x20ftypisom" + b"x" * 100)  # the file got damaged
+
+    index = grid.save(tmp_path / "out")
+    assert "no stills for seed 2" in grid.notice["text"]
     assert (index.parent / "r0_c0_seed1.mp4").is_file()
-    with pytest.raises(ConfigurationError, match="PyAV"):
-        grid.show_stills()
+    assert (index.parent / "r0_c1_seed2.mp4").is_file()  # still copied and on the page
+    assert _sources(index.read_text(encoding="utf-8")) == ["r0_c0_seed1.mp4", "r0_c1_seed2.mp4"]
+    with Image.open(index.parent / "stills.png") as saved:
+        strip = saved.convert("RGB")
+    assert _pixel(strip, 0, 0) != _pixel(strip, 1, 0)  # seed 1 has frames, seed 2 grey boxes
+
+    shown = grid.show_stills()
+    with Image.open(io.BytesIO(shown.data)) as image:
+        assert image.size == stills_size(2)
+    assert grid.notice["tone"] == "warning" and "seed 2" in grid.notice["text"]
+
+
+def test_cells_are_labelled_by_seed_and_prompt(tmp_path: Path) -> None:
+    cell = _done_cell(tmp_path, 1, 2, 77)
+    assert cell.label == "seed 77"
+    strip = still_strip([cell])
+    assert strip.skipped == []
+    page = render_index(
+        [cell], {0}, title="t", columns=1, seed_headers=None, row_labels=None, stills=False
+    )
+    assert "seed 77" in page and "a prompt" in page and "r1 c2" not in page
 
 
 PAGE_HARNESS = r"""

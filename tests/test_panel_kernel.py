@@ -42,8 +42,7 @@ print("RESULT " + json.dumps({{
     "seed": g.seed,
     "path": str(g.local_path),
     "exists": Path(g.local_path).is_file(),
-    "video_bytes": len(panel.card.video.value),
-    "same_bytes": panel.card.video.value == Path(g.local_path).read_bytes(),
+    "clip": panel.card.view["clip"],
     "simulated": panel.runner.simulated,
     "banner": panel.banner.value != "",
     "on_kernel_loop": panel.runner.on_loop_thread(),
@@ -107,7 +106,7 @@ def test_panel_runs_to_a_saved_video_in_a_real_kernel(tmp_path: Path, image: Pat
     assert result["seed"] == 1234
     assert result["exists"] and Path(result["path"]).is_file()
     assert Path(result["path"]).is_relative_to(tmp_path / "home")
-    assert result["video_bytes"] > 0 and result["same_bytes"]
+    assert result["clip"]["id"] == Path(result["path"]).stem and result["clip"]["full"]
     assert result["simulated"] and result["banner"]  # no AIMLAPI_KEY: the offline simulator
     assert result["on_kernel_loop"]  # the job ran on the kernel's own loop, not a thread
 
@@ -131,8 +130,15 @@ def test_saved_notebook_with_widget_state_never_contains_the_key(
     nbformat.write(nb, saved)
     text = saved.read_text()
     state = nb.metadata["widgets"]["application/vnd.jupyter.widget-state+json"]["state"]
-    videos = [s for s in state.values() if s["model_name"] == "VideoModel"]
-    assert videos and any(b["path"] == ["value"] for b in videos[0]["buffers"])  # video saved
+    # Posters, never videos: the saved notebook stays small.
+    video = Path(result["path"]).read_bytes()
+    assert not any(s["model_name"] == "VideoModel" for s in state.values())
+    buffers = [base64.b64decode(b["data"]) for s in state.values() for b in s.get("buffers", [])]
+    assert sum(map(len, buffers)) < 100_000 and video not in buffers  # the inputs' thumbnails
+    posters = [p for s in state.values() for p in s["state"].get("posters", {}).values()]
+    assert posters and all(p.startswith("data:image/jpeg;base64,") for p in posters)
+    assert base64.b64encode(video[:60]).decode()[:40] not in text
+    assert len(text) < 400_000
     assert SECRET not in text
     assert SECRET.removeprefix("sk-") not in text
     # Binary buffers are base64 in the file: look inside them too.
@@ -149,13 +155,22 @@ print("MODEL " + panel.generate.model_id)
 """
 
 AFTER_CLICK = """
-import json
+import json, threading
 from gen3widgets._simulated import shared_simulator
 g = panel.wait(120)
+ready = threading.Event()  # the card prepares the clip in a worker thread
+def check(_=None):
+    if (panel.card.view["clip"] or {}).get("ready"):
+        ready.set()
+panel.card.observe(check, names="view")
+check()
+ready.wait(60)
 print("RESULT " + json.dumps({
     "state": panel.job.state.value,
     "seed": g.seed,
-    "video_bytes": len(panel.card.video.value),
+    "path": str(g.local_path),
+    "clip": panel.card.view["clip"],
+    "card": panel.card.model_id,
     "bought": shared_simulator().stats.creates_bought,
     "generate_disabled": panel.generate.disabled,
 }))
@@ -189,15 +204,31 @@ def test_a_click_from_the_front_end_runs_the_panel(tmp_path: Path, image: Path) 
         click = {"method": "custom", "content": {"event": "click"}}
         kc.shell_channel.send(kc.session.msg("comm_msg", {"comm_id": model_id, "data": click}))
         printed = _execute(kc, AFTER_CLICK)
+        result = json.loads(printed.split("RESULT ", 1)[1].splitlines()[0])
+        clip = _ask_for_clip(kc, result["card"], result["clip"]["full"])
     finally:
         kc.stop_channels()
         km.shutdown_kernel(now=True)
-    result = json.loads(printed.split("RESULT ", 1)[1].splitlines()[0])
-    assert result == {
-        "state": "completed",
-        "seed": 77,
-        "video_bytes": result["video_bytes"],
-        "bought": 1,
-        "generate_disabled": False,
-    }
-    assert result["video_bytes"] > 0
+    assert (result["state"], result["seed"], result["bought"]) == ("completed", 77, 1)
+    assert not result["generate_disabled"]
+    assert clip == Path(result["path"]).read_bytes()  # the clip, on demand, over the comm
+
+
+def _ask_for_clip(kc: Any, comm_id: str, key: str) -> bytes:
+    """Ask for a clip as the front end does; assemble the chunks the kernel sends back."""
+    ask = {"method": "custom", "content": {"type": "clip", "key": key, "request": "k1"}}
+    kc.shell_channel.send(kc.session.msg("comm_msg", {"comm_id": comm_id, "data": ask}))
+    chunks: dict[int, bytes] = {}
+    count = None
+    while count is None or len(chunks) < count:
+        msg = kc.get_iopub_msg(timeout=60)
+        if msg["msg_type"] != "comm_msg" or msg["content"]["comm_id"] != comm_id:
+            continue
+        content = msg["content"]["data"].get("content", {})
+        if content.get("request") != "k1":
+            continue
+        assert "error" not in content, content
+        count = content["count"]
+        chunks[content["index"]] = bytes(msg["buffers"][0])
+        assert len(chunks[content["index"]]) <= 1 << 20
+    return b"".join(chunks[i] for i in range(count))

@@ -18,6 +18,7 @@ from typing import Any
 import httpx
 import ipywidgets
 import pytest
+import traitlets
 from PIL import Image
 
 from gen3widgets._client import AsyncClient
@@ -56,6 +57,70 @@ def widget_tree(widget: ipywidgets.Widget) -> list[ipywidgets.Widget]:
 def fake_render(spec: RenderSpec) -> bytes:
     """Instant "video" bytes that differ by seed, so tests can tell videos apart."""
     return b"\x00\x00\x00\x20ftypisom" + spec.seed.to_bytes(4, "big") * 64
+
+
+class FrontEnd:
+    """What a browser does with a gen3widgets view: clicks buttons and asks for clips.
+
+    Messages the widget sends are recorded instead of going to a comm (``sent``);
+    clips are assembled from their chunks as the front end's JavaScript does.
+    """
+
+    def __init__(self, widget: ipywidgets.Widget) -> None:
+        self.widget = widget
+        self.sent: list[tuple[dict[str, Any], list[bytes]]] = []
+        self._arrived = threading.Condition()
+        widget.send = self._record  # instead of the comm: no kernel in these tests
+
+    def _record(self, content: dict[str, Any], buffers: Any = None) -> None:
+        with self._arrived:
+            self.sent.append((content, [bytes(b) for b in buffers or ()]))
+            self._arrived.notify_all()
+
+    def click(self, name: str, buffers: list[bytes] | None = None, **content: Any) -> None:
+        """A button of the front end: the custom message it sends."""
+        self.widget._handle_custom_msg({"type": "action", "name": name, **content}, buffers or [])
+
+    def ask(self, key: Any, request: str = "r1") -> None:
+        self.widget._handle_custom_msg({"type": "clip", "key": key, "request": request}, [])
+
+    def replies(self, request: str) -> list[tuple[dict[str, Any], list[bytes]]]:
+        with self._arrived:
+            return [(c, b) for c, b in self.sent if c.get("request") == request]
+
+    def fetch(self, key: Any, request: str = "r1", timeout: float = 30.0) -> bytes:
+        """Ask for the clip ``key``; its bytes once every chunk is in (``ValueError``: refused)."""
+        self.ask(key, request)
+
+        def complete() -> bool:
+            got = self.replies(request)
+            return bool(got) and ("error" in got[-1][0] or len(got) == got[0][0]["count"])
+
+        with self._arrived:
+            assert self._arrived.wait_for(complete, timeout), f"no answer to {request}"
+        got = self.replies(request)
+        if "error" in got[-1][0]:
+            raise ValueError(got[-1][0]["error"])
+        return b"".join(buffers[0] for _, buffers in sorted(got, key=lambda m: m[0]["index"]))
+
+    def commands(self) -> list[str]:
+        return [c["name"] for c, _ in self.sent if c.get("type") == "command"]
+
+
+def until(widget: ipywidgets.Widget, check: Callable[[], bool], timeout: float = 30.0) -> None:
+    """Wait for ``check()`` to hold, re-checked on every change of ``widget``'s traits."""
+    changed = threading.Event()
+
+    def wake(_: Any) -> None:
+        changed.set()
+
+    widget.observe(wake, names=traitlets.All)
+    try:
+        while not check():
+            assert changed.wait(timeout), "the widget stopped changing before the check held"
+            changed.clear()
+    finally:
+        widget.unobserve(wake, names=traitlets.All)
 
 
 class GatedTransport(httpx.AsyncBaseTransport):

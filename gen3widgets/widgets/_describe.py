@@ -22,8 +22,8 @@ from ._clips import ClipShelf, Media
 NBSP = "\u00a0"
 SIMULATED_BANNER = (
     "Offline simulator — no AIMLAPI_KEY is set, videos are simulated and nothing is bought. "
-    "Set AIMLAPI_KEY in the environment that starts Jupyter (not with %env, which would save it "
-    "in the notebook) and restart the kernel "
+    "Set AIMLAPI_KEY in the environment that starts Jupyter or marimo (not with %env, which "
+    "would save it in the notebook) and restart the kernel "
     "to use the real API."
 )
 # The size a clip has before the browser knows better (the API's sizes per ratio).

@@ -127,7 +127,7 @@ export function clock(t) {
 // -- clips from the kernel ---------------------------------------------------------------
 
 /** Asks the kernel for clips, at most LOAD_AT_ONCE at a time; one per view. */
-class ClipSource {
+export class ClipSource {
   constructor(model) {
     this.model = model;
     this.prefix = Math.random().toString(36).slice(2, 10);
@@ -144,7 +144,7 @@ class ClipSource {
     let entry = this.urls.get(key);
     if (!entry) {
       entry = { url: null, users: 0, promise: null };
-      entry.promise = this.fetch(key).then(
+      entry.promise = this.ask(key).then(
         (blob) => {
           entry.url = URL.createObjectURL(blob);
           if (entry.users === 0) this.drop(key, entry);
@@ -155,6 +155,7 @@ class ClipSource {
           throw error;
         },
       );
+      entry.promise.catch(() => {}); // a player that gave up meanwhile never hears of it
       this.urls.set(key, entry);
     }
     entry.users += 1;
@@ -173,7 +174,7 @@ class ClipSource {
     this.urls.delete(key);
   }
 
-  fetch(key) {
+  ask(key) {
     return new Promise((resolve, reject) => {
       this.waiting.push({ key, resolve, reject });
       this.pump();
@@ -423,7 +424,7 @@ class Player {
 // -- playing many videos as one ------------------------------------------------------------
 
 /** Play, pause, seek, step and loop a set of players together. */
-class SyncGroup {
+export class SyncGroup {
   constructor(onTime) {
     this.players = new Set();
     this.playing = false;

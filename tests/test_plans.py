@@ -1,0 +1,73 @@
+"""Grid planning without widgets: requests, order, the seed rule, problems, cost."""
+
+from __future__ import annotations
+
+import pytest
+
+from gen3widgets._models import MAX_SEED, estimate_tokens
+from gen3widgets._plans import default_columns, pick_seeds, plan_grid
+from tests.widget_support import png_bytes
+
+
+def test_a_prompts_by_seeds_plan_is_row_major_and_fully_validated() -> None:
+    plan = plan_grid(image=png_bytes(), prompts=["dusk", "dawn"], seeds=[5, 6, 7], duration=10)
+    assert plan.problems == {} and plan.matrix and plan.shape == (2, 3)
+    assert [(c.index, c.row, c.col, c.prompt, c.seed) for c in plan.cells] == [
+        (r * 3 + c, r, c, p, s)
+        for r, p in enumerate(["dusk", "dawn"])
+        for c, s in enumerate([5, 6, 7])
+    ]
+    assert all(c.request.duration == 10 and c.request.seed == c.seed for c in plan.cells)
+    # The first frame is decoded once and shared: every request carries the same image.
+    assert len({c.request.image for c in plan.cells}) == 1
+    assert plan.index_of(1, 2) == 5
+    with pytest.raises(IndexError, match=r"\(2, 3\)"):
+        plan.index_of(2, 0)
+    assert plan.estimate_tokens() == estimate_tokens(10, 6)
+    assert plan.columns == 3
+
+
+def test_a_count_of_seeds_is_that_many_distinct_random_seeds() -> None:
+    plan = plan_grid("p", png_bytes(), seeds=8)
+    assert len(set(plan.seeds)) == 8 and all(0 <= s <= MAX_SEED for s in plan.seeds)
+    assert [c.seed for c in plan.cells] == plan.seeds
+    assert not plan.matrix and plan.shape == (1, 8)
+
+
+@pytest.mark.parametrize(
+    ("seeds", "says"),
+    [
+        (0, "at least 1 seed"),
+        (True, "a number of seeds or a list"),
+        ([], "empty"),
+        ([1, 1], "more than once"),
+        ([-1], "outside 0"),
+        (["7"], "'7' is not a whole number"),
+        (3.5, "a number of seeds or a list"),
+    ],
+)
+def test_the_seed_rule_names_each_problem(seeds: object, says: str) -> None:
+    problems: dict[str, list[str]] = {}
+    assert pick_seeds(seeds, problems) == []  # type: ignore[arg-type]
+    assert says in " ".join(problems["seeds"])
+
+
+def test_every_problem_is_collected_and_nothing_is_planned() -> None:
+    plan = plan_grid(
+        "also a prompt",
+        "no-such-file.png",
+        seeds=[1, 1],
+        duration=7,
+        prompts=["fine", "x" * 1001],
+        columns=0,
+    )
+    assert set(plan.problems) == {"seeds", "prompts", "image", "duration", "columns"}
+    assert "give either prompt= or prompts=" in " ".join(plan.problems["prompts"])
+    assert plan.cells == []
+
+    one_bad_row = plan_grid(image=png_bytes(), prompts=["fine", "x" * 1001], seeds=2)
+    assert list(one_bad_row.problems) == ["prompts[1]"]
+
+
+def test_default_columns() -> None:
+    assert [default_columns(n) for n in (1, 2, 3, 4, 5, 16)] == [1, 2, 3, 2, 3, 3]
