@@ -1,8 +1,10 @@
 """The notebook widgets: ``GenerationPanel``, ``SeedGrid`` and their building blocks.
 
-They use ipywidgets only and never speak HTTP: fields become a validated
-``GenerationRequest``, a ``JobRunner`` runs it, and the widgets observe the
-resulting ``Job``. Names load on first use, so importing this package is cheap.
+They never speak HTTP: fields become a validated ``GenerationRequest``, a
+``JobRunner`` runs it, and the widgets observe the resulting ``Job``. The card
+and the grid are anywidgets drawn by one front end shipped in ``_front/``
+(they also run in marimo); the panel's inputs are ipywidgets. Names load on
+first use, so importing this package is cheap.
 """
 
 from __future__ import annotations

@@ -221,10 +221,11 @@ def jupyter(tmp_path_factory: pytest.TempPathFactory, artifacts: Path) -> Iterat
 
 
 @pytest.fixture(scope="module")
-def browser(jupyter: JupyterServer) -> Iterator[Any]:
+def browser() -> Iterator[Any]:
     """Chromium, for one test module at a time: Playwright's sync API keeps an asyncio
     loop marked as running in the main thread while it is open, which would break
     later tests that call ``asyncio.run()``."""
+    _need_chromium()
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:

@@ -1,7 +1,9 @@
 """A person in JupyterLab and Notebook 7: build the widget, click Generate, watch the video.
 
 No cell runs after the click: the video must arrive by itself and be playable
-(``readyState >= 2``, a known duration) inside the widget's output.
+(``readyState >= 2``, a known duration) inside the widget's output. A grid's
+cells play small previews fetched on demand; its toolbar seeks, plays, pauses
+and steps them together, and its A/B wipe shows two cells at full resolution.
 """
 
 from __future__ import annotations
@@ -14,8 +16,11 @@ from .conftest import playwright_expect as expect
 from .ui import (
     click_button,
     open_notebook,
+    positions,
+    press,
     run_cell,
     screenshot_for_docs,
+    scrub_to,
     wait_for_playable_videos,
     widget_output,
 )
@@ -24,6 +29,11 @@ from .ui import (
 QUICKSTART_PANEL_CELLS = (1, 3)
 SEED_GRID_CELLS = (1, 3)
 TYPED_PROMPT = "Mist rolls over the water at dawn, the camera drifts left"
+FRAME = 1 / 24  # the simulator renders 24 fps
+_PLAYING_PAST = (
+    "([el, t]) => [...el.querySelectorAll('.gen3-cells video')]"
+    ".every(v => !v.paused && v.currentTime > t)"
+)
 
 
 def _build_panel_and_generate(page: Any, jupyter: Any) -> Any:
@@ -50,26 +60,70 @@ def _assert_recorded_with_typed_prompt(jupyter: Any) -> None:
 def test_lab_panel_generate_button_shows_a_playable_video(page: Any, jupyter: Any) -> None:
     open_notebook(page, jupyter, "01_quickstart.ipynb", ui="lab")
     panel = _build_panel_and_generate(page, jupyter)
-    expect(panel).to_contain_text("completed", timeout=10_000)
+    expect(panel).to_contain_text("done", timeout=10_000)
     _assert_recorded_with_typed_prompt(jupyter)
     screenshot_for_docs(panel, "panel.png")
 
 
-def test_lab_seed_grid_shows_four_playable_videos(page: Any, jupyter: Any) -> None:
-    open_notebook(page, jupyter, "02_seed_grid.ipynb", ui="lab")
+def _open_seed_grid(page: Any, jupyter: Any, ui: str) -> Any:
+    open_notebook(page, jupyter, "02_seed_grid.ipynb", ui=ui)
     for index in SEED_GRID_CELLS:
         grid_cell = run_cell(page, index)
     grid = widget_output(grid_cell)
-    assert "4 videos" in grid.inner_text()  # the cost is shown before anything is bought
+    expect(grid).to_contain_text("4\u00a0videos")  # the cost, before anything is bought
+    return grid
+
+
+def _generate_and_play_in_step(page: Any, grid: Any) -> None:
     click_button(grid, "Generate")
     videos = wait_for_playable_videos(page, grid, 4)
     assert len(videos) == 4
     assert all(v["readyState"] >= 2 and v["duration"] > 0 for v in videos)
+    assert {(v["width"], v["height"]) for v in videos} == {(480, 288)}  # previews, not full size
     expect(grid).to_contain_text("4 of 4 done", timeout=10_000)
+
+    # The shared scrubber moves every cell to the same frame.
+    for target in (1.5, 3.2, 0.25):
+        at = scrub_to(grid, target)
+        assert len(at) == 4 and all(abs(t - target) <= FRAME for t in at), at
+    press(grid, "Next frame")
+    stepped = positions(grid)
+    assert all(abs(t - stepped[0]) <= FRAME for t in stepped)
+    assert FRAME / 2 < stepped[0] - 0.25 <= 2 * FRAME  # one frame on
+
+    # Played together, then paused together.
+    press(grid, "Play all")
+    page.wait_for_function(_PLAYING_PAST, arg=[grid.element_handle(), 1.0], timeout=30_000)
+    press(grid, "Pause all")
+    paused = positions(grid)
+    assert max(paused) - min(paused) <= FRAME, paused
+
+
+def _wipe_shows_two_full_size_videos(page: Any, grid: Any) -> None:
+    press(grid, "A/B wipe between two cells")
+    wipe = grid.locator(".gen3-wipe")
+    videos = wait_for_playable_videos(page, wipe, 2)
+    assert len(videos) == 2
+    assert {(v["width"], v["height"]) for v in videos} == {(1280, 768)}  # full resolution
+    sources = wipe.locator("video").evaluate_all("vs => vs.map(v => v.currentSrc)")
+    assert len(set(sources)) == 2  # two different cells
+
+
+def test_lab_seed_grid_plays_in_step_and_wipes(page: Any, jupyter: Any) -> None:
+    grid = _open_seed_grid(page, jupyter, "lab")
+    _generate_and_play_in_step(page, grid)
     screenshot_for_docs(grid, "grid.png")
+    _wipe_shows_two_full_size_videos(page, grid)
+    screenshot_for_docs(grid.locator(".gen3-stage"), "wipe.png")
+
+
+def test_notebook7_seed_grid_plays_in_step_and_wipes(page: Any, jupyter: Any) -> None:
+    grid = _open_seed_grid(page, jupyter, "notebook")
+    _generate_and_play_in_step(page, grid)
+    _wipe_shows_two_full_size_videos(page, grid)
 
 
 def test_notebook7_panel_generate_button_shows_a_playable_video(page: Any, jupyter: Any) -> None:
     open_notebook(page, jupyter, "01_quickstart.ipynb", ui="notebook")
     panel = _build_panel_and_generate(page, jupyter)
-    expect(panel).to_contain_text("completed", timeout=10_000)
+    expect(panel).to_contain_text("done", timeout=10_000)

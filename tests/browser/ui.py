@@ -25,7 +25,7 @@ _STARTED = "(prompt) => /\\[(\\*|\\d+)\\]/.test(prompt.textContent)"
 # True once every <video> under ``el`` (at least ``count``) can show a frame and knows its length.
 _VIDEOS_PLAYABLE = """
 ([el, count]) => {
-  const videos = [...el.querySelectorAll("video")].filter(v => v.currentSrc || v.src);
+  const videos = [...el.querySelectorAll("video")].filter(v => v.getAttribute("src"));
   const ready = videos.filter(v => v.readyState >= 2 && v.duration > 0 && isFinite(v.duration));
   return ready.length >= count;
 }
@@ -115,7 +115,7 @@ def run_cell(page: Any, index: int) -> Any:
 def widget_output(target: Any) -> Any:
     """The rendered widget output of a cell, once it is there."""
     output = target.locator(".jp-OutputArea-output").filter(
-        has=target.page.locator(".jupyter-widgets")
+        has=target.page.locator(".jupyter-widgets, .gen3")  # ipywidgets, or our anywidgets
     )
     output.first.wait_for(timeout=KERNEL_DEADLINE_MS)
     return output.first
@@ -126,15 +126,54 @@ def click_button(area: Any, text: str) -> None:
 
 
 def wait_for_playable_videos(page: Any, area: Any, count: int) -> list[dict[str, float]]:
-    """Wait until ``count`` videos in ``area`` can play; returns what each reports."""
+    """Look at ``area`` and wait until ``count`` videos in it can play; what each reports.
+
+    Players load only what is on screen, so ``area`` is scrolled into view first,
+    as a person would.
+    """
+    area.evaluate("el => el.scrollIntoView({block: 'start'})")
     page.wait_for_function(
         _VIDEOS_PLAYABLE, arg=[area.element_handle(), count], timeout=VIDEO_DEADLINE_MS
     )
     videos: list[dict[str, float]] = area.locator("video").evaluate_all(
-        "vs => vs.map(v => ({readyState: v.readyState, duration: v.duration,"
-        " width: v.videoWidth, height: v.videoHeight}))"
+        "vs => vs.filter(v => v.getAttribute('src')).map(v => ({readyState: v.readyState,"
+        " duration: v.duration, width: v.videoWidth, height: v.videoHeight}))"
     )
     return videos
+
+
+# Move the grid's shared scrubber to ``t`` as a drag does; resolve once every video has
+# finished seeking, with each video's position.
+_SCRUB = """
+async (el, t) => {
+  const scrub = el.querySelector(".gen3-scrub");
+  scrub.value = String(t);
+  scrub.dispatchEvent(new Event("input", { bubbles: true }));
+  scrub.dispatchEvent(new Event("change", { bubbles: true }));
+  const videos = [...el.querySelectorAll(".gen3-cells video")];
+  await Promise.all(videos.map(v => v.seeking
+    ? new Promise(done => v.addEventListener("seeked", done, { once: true })) : null));
+  return videos.map(v => v.currentTime);
+}
+"""
+_POSITIONS = "el => [...el.querySelectorAll('.gen3-cells video')].map(v => v.currentTime)"
+
+
+def scrub_to(area: Any, seconds: float) -> list[float]:
+    """Drag the grid's scrubber to ``seconds``; every cell video's position afterwards."""
+    positions: list[float] = area.evaluate(_SCRUB, seconds)
+    return positions
+
+
+def positions(area: Any) -> list[float]:
+    """Where each cell video of a grid is now."""
+    found: list[float] = area.evaluate(_POSITIONS)
+    return found
+
+
+def press(area: Any, name: str) -> None:
+    """Click the button called ``name`` (its text, or its label for an icon button)."""
+    area.get_by_role("button", name=name, exact=True).first.click()
 
 
 def screenshot_for_docs(area: Any, name: str) -> Path | None:
@@ -146,6 +185,7 @@ def screenshot_for_docs(area: Any, name: str) -> Path | None:
     area.page.set_viewport_size({"width": 1280, "height": 2600})
     area.evaluate(_SHOW_FRAME)
     area.evaluate("el => el.scrollIntoView({block: 'start'})")
+    area.evaluate("() => document.activeElement && document.activeElement.blur()")  # no focus ring
     DOCS.mkdir(exist_ok=True)
     path = DOCS / name
     area.screenshot(path=str(path), animations="disabled")

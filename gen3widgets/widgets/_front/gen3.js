@@ -695,7 +695,9 @@ class GridCellView {
     this.star = button("icon:starOutline", "Mark as a favourite", () => this.act("star", { value: !this.data.favorite }), "gen3-icon");
     this.expand = button("icon:expand", "Open full size", () => grid.openSingle(this.index), "gen3-icon");
     this.infoButton = button("icon:info", "Details", () => show(this.info, this.info.hidden), "gen3-icon");
-    bar.append(this.label, this.modelName, this.status, node("span", "gen3-spacer"), this.star, this.expand, this.infoButton);
+    const tools = node("span", "gen3-tools");
+    tools.append(this.star, this.expand, this.infoButton);
+    bar.append(this.label, this.modelName, this.status, tools);
     this.rerun = node("div", "gen3-rerun");
     this.tenS = button("10\u00a0s", "Re-run this cell as a 10 s clip (shows the cost first)", () => this.act("ask", { kind: "ten_s" }), "gen3-small");
     this.lastFrame = button("+ last frame", "Re-run this cell ending on a frame you choose (shows the cost first)", () => this.act("ask", { kind: "last_frame" }), "gen3-small");
