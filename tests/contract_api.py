@@ -183,6 +183,8 @@ def error_body(code: int, message: str, path: str, t: float) -> dict[str, Any]:
 
 @dataclass
 class Fault:
+    """``make`` answers (or raises for) the request; ``bought``: the create was charged first."""
+
     make: Callable[[httpx.Request], httpx.Response]
     bought: bool = False
 
@@ -396,6 +398,11 @@ class ContractAPI:
 
     Give ``transport()`` to an ``httpx.Client`` or ``httpx.AsyncClient`` and the
     same ``FakeClock`` to the client under test.
+
+    ``counts`` keys: ``creates`` (all), ``creates_universal``, ``creates_legacy``,
+    ``bought``, ``gets``, ``gets_universal``, ``gets_legacy``, ``downloads``,
+    ``downloads_with_auth`` (0 for a correct client), ``logs``, ``catalogue``,
+    ``catalogue_304``, ``billing``, ``unrouted`` (answered "Cannot POST …").
     """
 
     clock: FakeClock
