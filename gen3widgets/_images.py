@@ -86,14 +86,19 @@ class PreparedImage:
         return None
 
     def describe(self) -> str:
-        """A short human description, e.g. ``PNG, 1280x720 (aspect 1.78), 412 KB``."""
+        """A short human description, e.g. ``PNG, 1280x720 (aspect 1.78), 412 KB``.
+
+        Numbers and their units are joined by no-break spaces: a narrow column
+        never splits "412 KB" across two lines.
+        """
         if self.is_url:
             return f"URL {short_text(self.value, 80)}"
         parts = [self.format or "image"]
         if self.width and self.height:
-            parts.append(f"{self.width}x{self.height} (aspect {self.width / self.height:.2f})")
+            aspect = self.width / self.height
+            parts.append(f"{self.width}x{self.height} (aspect\u00a0{aspect:.2f})")
         if self.nbytes is not None:
-            parts.append(f"{self.nbytes / 1024:.0f} KB")
+            parts.append(f"{self.nbytes / 1024:.0f}\u00a0KB")
         return ", ".join(parts)
 
     def image_bytes(self) -> bytes | None:

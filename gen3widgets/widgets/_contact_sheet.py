@@ -306,7 +306,7 @@ def still_strip_png(cells: Sequence[SheetCell]) -> bytes:
         lines = [cell.label + (" · favourite" if cell.favorite else "")]
         if cell.prompt:
             lines += _wrap(cell.prompt, 38, 3)
-        if cell.generation is not None:
+        if cell.generation is not None and cell.generation.id:
             lines.append(cell.generation.id)
         if frames is None:
             lines += _wrap(cell.status_text(), 38, 2)

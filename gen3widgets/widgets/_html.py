@@ -47,6 +47,22 @@ def link(url: str) -> str:
     return esc(url)
 
 
+def sentence(exc: BaseException) -> str:
+    """An error as one plain sentence for a person (never the key: see ``describe_exception``)."""
+    from .._errors import describe_exception
+
+    return describe_exception(exc)
+
+
+def banner(text: str) -> str:
+    """A notice strip above a widget (the offline simulator's), in the theme's warning colours."""
+    return (
+        "<div style='background:var(--jp-warn-color3, #fff4ce);color:var(--jp-ui-font-color1, "
+        "inherit);border:1px solid var(--jp-warn-color1, #e0c060);padding:6px 10px;"
+        f"border-radius:4px'>{esc(text)}</div>"
+    )
+
+
 def elapsed(seconds: float) -> str:
     """``7 s``, ``1 min 05 s``: how long something has been going on."""
     whole = max(0, int(seconds))

@@ -154,8 +154,8 @@ class GenerationCard(ipywidgets.VBox):  # type: ignore[misc]
             parts.append(f"seed {request.seed}" if request.seed is not None else "seed random")
         if generation is not None:
             parts.append(f"id {generation.id}")
-            if generation.tokens_used is not None:
-                parts.append(f"{generation.tokens_used:,} tokens")
+            if generation.cost_usd is not None:
+                parts.append(f"${generation.cost_usd:.2f}")
             if generation.local_path is not None and job.state is JobState.COMPLETED:
                 parts.append(f"saved to {generation.local_path}")
         return _html.span(" · ".join(parts), color=_html.MUTED_COLOR, small=True) if parts else ""

@@ -45,7 +45,7 @@ from .._client import AsyncClient, Client
 from .._errors import ConfigurationError, Gen3Error, ValidationError
 from .._images import PreparedImage, short_text
 from .._jobs import Job, JobRunner, JobState, runner_for
-from .._models import MAX_SEED, Generation, GenerationRequest, estimate_tokens
+from .._models import DEFAULT_MODEL, MAX_SEED, Generation, GenerationRequest
 from . import _html
 from ._contact_sheet import SheetCell, StillsUnavailable, save_contact_sheet, still_strip_png
 from .card import GenerationCard
@@ -141,6 +141,7 @@ class SeedGrid(ipywidgets.VBox):  # type: ignore[misc]
         last_image: Any = None,
         duration: int = 5,
         ratio: str | None = "16:9",
+        model: str = DEFAULT_MODEL,
         prompts: Sequence[str] | None = None,
         client: AsyncClient | Client | JobRunner | None = None,
         columns: int | None = None,
@@ -152,7 +153,7 @@ class SeedGrid(ipywidgets.VBox):  # type: ignore[misc]
         self.is_matrix = prompts is not None
         self.duration = duration
         self.css_class = f"gen3-grid-{uuid.uuid4().hex[:12]}"
-        plan = _plan(prompt, image, seeds, last_image, duration, ratio, prompts, columns)
+        plan = _plan(prompt, image, seeds, last_image, duration, ratio, model, prompts, columns)
         self.prompts, self.seeds, self.columns = plan.prompts, plan.seeds, plan.columns
         self.last_image = plan.last_image
         # "+ last frame": one ImagePicker under the grid (made on first use) for the chosen cell.
@@ -169,12 +170,7 @@ class SeedGrid(ipywidgets.VBox):  # type: ignore[misc]
         self.cells: list[GridCell] = [] if self.problems else self._make_cells(plan.rows)
 
         count = len(self.cells)
-        tokens = estimate_tokens(duration, count) if count else 0
-        self.summary = ipywidgets.HTML(
-            _html.span(
-                f"{count} video{'s' if count != 1 else ''} · about {tokens:,} tokens (estimate)"
-            )
-        )
+        self.summary = ipywidgets.HTML(_html.span(f"{count} video{'s' if count != 1 else ''}"))
         self.generate_button = ipywidgets.Button(
             description="Generate",
             button_style="primary",
@@ -644,6 +640,7 @@ def _plan(
     last_image: Any,
     duration: int,
     ratio: str | None,
+    model: str,
     prompts: Sequence[str] | None,
     columns: int | None,
 ) -> _Plan:
@@ -653,7 +650,12 @@ def _plan(
     plan = _Plan(prompt_list, seed_list, problems=problems)
     try:  # what every cell shares: checked (and the image decoded) once
         common = GenerationRequest(
-            prompt="", image=image, last_image=last_image, duration=duration, ratio=ratio
+            prompt="",
+            image=image,
+            last_image=last_image,
+            duration=duration,
+            ratio=ratio,
+            model=model,
         )
     except ValidationError as exc:
         _merge(problems, exc.problems)
