@@ -29,6 +29,7 @@ from typing import Any, TypeVar
 import anyio
 import httpx
 
+from . import _download
 from ._config import (
     API_KEY_ENV,
     DEFAULT_MAX_RETRIES,
@@ -40,10 +41,7 @@ from ._config import (
     resolve_base_url,
 )
 from ._download import (
-    CHUNK,
-    IDLE_SECONDS,
     MAX_REDIRECTS,
-    OVERALL_SECONDS,
     Fetched,
     Limits,
     check_headers,
@@ -70,7 +68,7 @@ from ._flows import (
     Sleep,
 )
 from ._models import DEFAULT_MODEL, Generation, GenerationRequest, PriceQuery, Status
-from ._protocol import MAX_ANSWER_BYTES, check_generation_id
+from ._protocol import ACCEPT_ENCODING, BoundedBody, check_generation_id
 from ._retry import AnswerTooLarge
 from ._secrets import Secret, redact
 from ._store import HistoryStore
@@ -193,21 +191,33 @@ class _BaseClient:
         return Generation(id=check_generation_id(generation), status=Status.QUEUED)
 
     @staticmethod
-    def _request_timeout(seconds: float) -> dict[str, float | None]:
-        return httpx.Timeout(seconds, connect=min(seconds, 10.0)).as_dict()
-
-    @staticmethod
-    def _log_send(request: httpx.Request) -> None:
+    def _prepare(action: Send) -> httpx.Request:
+        """The request with its timeout, asking only for encodings ``BoundedBody`` reads."""
+        request = action.request
+        seconds = action.timeout
+        request.extensions["timeout"] = httpx.Timeout(seconds, connect=min(seconds, 10.0)).as_dict()
+        request.headers["Accept-Encoding"] = ACCEPT_ENCODING
         if log.isEnabledFor(logging.DEBUG):
             log.debug("%s %s", request.method, redact(str(request.url)))
+        return request
 
     @staticmethod
     def _reply(response: httpx.Response, content: bytes) -> Reply:
         return Reply(response.status_code, response.reason_phrase, response.headers, content)
 
 
-def _too_large() -> AnswerTooLarge:
-    return AnswerTooLarge(f"the answer was larger than {MAX_ANSWER_BYTES // (1024 * 1024)} MB")
+def _body(response: httpx.Response) -> BoundedBody:
+    """Where an answer's body is read into, under the cap."""
+    if response.is_stream_consumed:  # made and read in-process (a mock transport)
+        body = BoundedBody("")
+        body.feed(response.content)
+        return body
+    return BoundedBody(response.headers.get("Content-Encoding", ""))
+
+
+def _video_timeout() -> httpx.Timeout:
+    # Read at call time, so the limits are one setting in ``_download``.
+    return httpx.Timeout(_download.IDLE_SECONDS, connect=10.0)
 
 
 class Client(_BaseClient):
@@ -416,27 +426,24 @@ class Client(_BaseClient):
         return self._fetch(action)
 
     def _send(self, action: Send) -> Reply | Exception:
-        request = action.request
-        request.extensions["timeout"] = self._request_timeout(action.timeout)
-        self._log_send(request)
+        request = self._prepare(action)
         started = time.monotonic()
         try:
             response = self._http.send(request, stream=True)
             try:
-                content = bytearray()
-                for chunk in response.iter_bytes():
-                    content += chunk
-                    if len(content) > MAX_ANSWER_BYTES:
-                        return _too_large()
-                    if time.monotonic() - started > action.timeout:
-                        raise httpx.ReadTimeout(
-                            "the answer trickled in too slowly", request=request
-                        )
+                body = _body(response)
+                if not response.is_stream_consumed:
+                    for chunk in response.iter_raw():
+                        body.feed(chunk)
+                        if time.monotonic() - started > action.timeout:
+                            raise httpx.ReadTimeout(
+                                "the answer trickled in too slowly", request=request
+                            )
             finally:
                 response.close()
-        except httpx.HTTPError as exc:
+        except (httpx.HTTPError, AnswerTooLarge) as exc:
             return exc
-        return self._reply(response, bytes(content))
+        return self._reply(response, body.content())
 
     def _fetch(self, action: Fetch) -> Fetched:
         url = action.url
@@ -452,9 +459,7 @@ class Client(_BaseClient):
             try:
                 with (
                     os.fdopen(fd, "wb") as out,
-                    self._http.stream(
-                        "GET", url, timeout=httpx.Timeout(IDLE_SECONDS, connect=10.0)
-                    ) as response,
+                    self._http.stream("GET", url, timeout=_video_timeout()) as response,
                 ):
                     if response.is_redirect:
                         location = response.headers.get("Location", "")
@@ -466,7 +471,7 @@ class Client(_BaseClient):
                         return Fetched(response.status_code)
                     check_headers(response, parsed.host)
                     limits = Limits(parsed.host)
-                    for chunk in response.iter_bytes(CHUNK):
+                    for chunk in response.iter_bytes():  # as it arrives: deadlines checked
                         limits.add(chunk)
                         out.write(chunk)
                     expected = expected_length(response)
@@ -659,25 +664,22 @@ class AsyncClient(_BaseClient):
         return await self._fetch(action)
 
     async def _send(self, action: Send) -> Reply | Exception:
-        request = action.request
-        request.extensions["timeout"] = self._request_timeout(action.timeout)
-        self._log_send(request)
+        request = self._prepare(action)
         try:
             with anyio.fail_after(action.timeout):  # the whole answer, not each read
                 response = await self._http.send(request, stream=True)
                 try:
-                    content = bytearray()
-                    async for chunk in response.aiter_bytes():
-                        content += chunk
-                        if len(content) > MAX_ANSWER_BYTES:
-                            return _too_large()
+                    body = _body(response)
+                    if not response.is_stream_consumed:
+                        async for chunk in response.aiter_raw():
+                            body.feed(chunk)
                 finally:
                     await response.aclose()
         except TimeoutError:
             return httpx.ReadTimeout("no whole answer in time", request=request)
-        except httpx.HTTPError as exc:
+        except (httpx.HTTPError, AnswerTooLarge) as exc:
             return exc
-        return self._reply(response, bytes(content))
+        return self._reply(response, body.content())
 
     async def _fetch(self, action: Fetch) -> Fetched:
         url = action.url
@@ -696,7 +698,7 @@ class AsyncClient(_BaseClient):
             fd, part = open_part(action.target)
             try:
                 limits = Limits(parsed.host)
-                with os.fdopen(fd, "wb") as out, anyio.fail_after(OVERALL_SECONDS):
+                with os.fdopen(fd, "wb") as out, anyio.fail_after(_download.OVERALL_SECONDS):
                     async with self._stream(url) as response:
                         if response.is_redirect:
                             location = response.headers.get("Location", "")
@@ -707,7 +709,7 @@ class AsyncClient(_BaseClient):
                         if response.status_code != 200:
                             return Fetched(response.status_code)
                         check_headers(response, parsed.host)
-                        async for chunk in response.aiter_bytes(CHUNK):
+                        async for chunk in response.aiter_bytes():
                             limits.add(chunk)
                             out.write(chunk)
                         expected = expected_length(response)
@@ -727,7 +729,5 @@ class AsyncClient(_BaseClient):
 
     @contextlib.asynccontextmanager
     async def _stream(self, url: str) -> AsyncIterator[httpx.Response]:
-        async with self._http.stream(
-            "GET", url, timeout=httpx.Timeout(IDLE_SECONDS, connect=10.0)
-        ) as response:
+        async with self._http.stream("GET", url, timeout=_video_timeout()) as response:
             yield response

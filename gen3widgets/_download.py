@@ -35,7 +35,6 @@ IDLE_SECONDS = 60.0  # no byte for this long: the host has stalled
 OVERALL_SECONDS = 600.0  # a whole download never takes longer than this
 STALE_PART_SECONDS = 3600.0  # a partial download untouched this long was abandoned
 MAX_REDIRECTS = 5
-CHUNK = 1 << 16
 VIDEO_CONTENT_TYPES = ("video/", "application/octet-stream", "binary/octet-stream")
 _FILE_MODE = 0o666  # before the umask, like any file a user saves
 
@@ -156,11 +155,14 @@ def expected_length(response: httpx.Response) -> int | None:
 
 
 class Limits:
-    """The size cap and the two deadlines of one download, checked as bytes arrive."""
+    """The size cap and the overall deadline of one download, checked as bytes arrive.
 
-    def __init__(self, host: str, *, clock: float | None = None) -> None:
+    (The idle deadline is the read timeout of the video request.)
+    """
+
+    def __init__(self, host: str) -> None:
         self.host = host
-        self.started = time.monotonic() if clock is None else clock
+        self.started = time.monotonic()
         self.written = 0
 
     def add(self, chunk: bytes) -> None:
@@ -174,9 +176,6 @@ class Limits:
             raise DownloadError(
                 f"The download from {self.host} took over {OVERALL_SECONDS:.0f} s; gave up."
             )
-
-    def left(self) -> float:
-        return max(OVERALL_SECONDS - (time.monotonic() - self.started), 0.001)
 
 
 def clean_stale_parts(target: Path) -> None:
@@ -196,7 +195,6 @@ def open_part(target: Path) -> tuple[int, Path]:
     """A new hidden partial file beside ``target``; ``StorageError`` if the folder refuses."""
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
-        clean_stale_parts(target)
         fd, name = tempfile.mkstemp(prefix=f".{target.stem}.", suffix=".part", dir=target.parent)
     except OSError as exc:
         raise storage_error(exc, target.parent, "save the video") from None

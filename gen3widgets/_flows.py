@@ -48,7 +48,7 @@ import httpx
 from ._budget import Spending
 from ._clock import SYSTEM_CLOCK, Clock
 from ._config import resolve_endpoint
-from ._download import check_link
+from ._download import check_link, clean_stale_parts, mp4_problem
 from ._errors import (
     DownloadError,
     Gen3Error,
@@ -893,8 +893,7 @@ class RequestFlows:
             )
         gid = check_generation_id(generation.id)
         target = self.ledger.videos_dir.expanduser().resolve() / f"{gid}.mp4"
-        from ._download import mp4_problem
-
+        yield from blocking(functools.partial(clean_stale_parts, target))
         exists = yield from blocking(lambda: target.is_file() and mp4_problem(target) is None)
         if not exists:
             yield from self._fetch_video(generation, gid, target)

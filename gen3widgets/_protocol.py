@@ -15,6 +15,7 @@ import logging
 import math
 import re
 import secrets
+import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import Enum
@@ -32,6 +33,7 @@ from ._errors import (
 )
 from ._images import short_text
 from ._models import AUTO_RATIO, Generation, GenerationRequest, PriceQuery, Status, find_model
+from ._retry import AnswerTooLarge
 from ._secrets import redact, redact_value
 
 log = logging.getLogger("gen3widgets")
@@ -119,29 +121,63 @@ def create_body(request: GenerationRequest, endpoint: Endpoint) -> dict[str, Any
 
 # -- reading -------------------------------------------------------------------------------
 
-
-def _refuse_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not a number JSON allows")
+ACCEPT_ENCODING = "gzip, deflate"  # only what ``BoundedBody`` can inflate under its cap
 
 
-def _finite_float(text: str) -> float:
-    value = float(text)
-    if not math.isfinite(value):
-        raise ValueError(f"{text} is out of range")
-    return value
+class BoundedBody:
+    """An answer's body, decoded as it arrives and refused past ``limit`` bytes.
+
+    Inflating happens here, a bounded step at a time, so a small compressed
+    body that would inflate to hundreds of MB is never held whole: the cap
+    applies to what the body becomes, not to what crossed the wire.
+    """
+
+    def __init__(self, content_encoding: str, limit: int = MAX_ANSWER_BYTES) -> None:
+        self.limit = limit
+        self._parts: list[bytes] = []
+        self._size = 0
+        encodings = [e.strip().lower() for e in content_encoding.split(",") if e.strip()]
+        encodings = [e for e in encodings if e != "identity"]
+        if len(encodings) > 1 or (encodings and encodings[0] not in ("gzip", "x-gzip", "deflate")):
+            raise AnswerTooLarge(f"the answer used an encoding not asked for ({content_encoding})")
+        # 47: zlib or gzip framing, detected from the header (deflate is zlib-framed).
+        self._inflate = zlib.decompressobj(47) if encodings else None
+
+    def feed(self, chunk: bytes) -> None:
+        if self._inflate is None:
+            self._add(chunk)
+            return
+        data = chunk
+        try:
+            while data:
+                out = self._inflate.decompress(data, self.limit - self._size + 1)
+                self._add(out)
+                data = self._inflate.unconsumed_tail
+        except zlib.error as exc:
+            raise AnswerTooLarge(f"the answer's compressed body is broken ({exc})") from None
+
+    def _add(self, data: bytes) -> None:
+        self._size += len(data)
+        if self._size > self.limit:
+            raise AnswerTooLarge(f"the answer was larger than {self.limit // (1024 * 1024)} MB")
+        self._parts.append(data)
+
+    def content(self) -> bytes:
+        return b"".join(self._parts)
 
 
 def decode_json(content: bytes | str) -> Any:
     """The JSON body, or ``TransportError`` for a body that is truncated, odd or hostile.
 
-    ``NaN``, ``Infinity`` and numbers beyond a float are refused, and so is
-    nesting deep enough to exhaust the parser: none is a sane API answer.
+    Odd numbers (``NaN``, ``Infinity``, ``1e999``, 10**20) parse, and each field
+    that needs a number checks it is finite and plausible; nesting deep enough to
+    exhaust the parser, or digits beyond Python's limit, make the body unreadable.
     """
     try:
-        return json.loads(content, parse_constant=_refuse_constant, parse_float=_finite_float)
+        return json.loads(content)
     except RecursionError:
         raise TransportError("The API answered with JSON nested too deeply to read.") from None
-    except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError and the refusals above
+    except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError, too many digits
         text = content.decode("utf-8", "replace") if isinstance(content, bytes) else content
         raise TransportError(
             f"The API answered with a body that could not be read ({_reason(exc)}): "
