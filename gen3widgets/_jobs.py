@@ -547,22 +547,23 @@ class JobRunner:
         """Create, retrying 429s longer than the client does (nothing is bought meanwhile)."""
         if self._create_slots is None:
             self._create_slots = asyncio.Semaphore(self._create_slots_size)
-        give_up = time.monotonic() + RATE_LIMIT_PATIENCE
+        clock = self.client._flows.clock
+        give_up = clock.now() + RATE_LIMIT_PATIENCE
         delay = 2.0
         while True:
-            known = self._unavailable.get(request.model)
-            if known is not None:
-                raise known  # said once for the batch: no request for the other cells
             try:
                 async with self._create_slots:
+                    known = self._unavailable.get(request.model)
+                    if known is not None:
+                        raise known  # said once for the batch: no request for the other cells
                     result: Generation = await self._call("submit", request, reconcile_timeout=0)
                     return result
             except RateLimitError as exc:
-                if time.monotonic() + delay > give_up:
+                if clock.now() + delay > give_up:
                     raise
                 wait = exc.retry_after if exc.retry_after is not None else delay
                 log.info("Rate limited; nothing bought; trying again in %.0f s.", wait)
-                await asyncio.sleep(wait)
+                await clock.async_sleep(wait)
                 delay = min(delay * 2, 30.0)
             except ModelUnavailableError as exc:
                 self._unavailable.setdefault(request.model, exc)
