@@ -287,6 +287,16 @@ class MemoryLedger:
         return []
 
 
+@dataclass(frozen=True)
+class _Looked:
+    """What the catalogue said of one model, and when (or why it could not be read)."""
+
+    etag: str | None
+    entry: CatalogueEntry | None
+    checked_at: float
+    error: Gen3Error | None = None
+
+
 class LostAnswer(Exception):
     """A paid request was (maybe) received but its answer is unknown; ``cause`` says why."""
 
@@ -339,7 +349,7 @@ class RequestFlows:
         # Link checks are strict when the API is a real one (https), not the local simulator.
         self.strict_links = base_url.startswith("https://")
         self._submitted: OrderedDict[str, float] = OrderedDict()  # id -> clock time bought
-        self._catalogue: dict[str, tuple[str | None, CatalogueEntry | None, float]] = {}
+        self._catalogue: dict[str, _Looked] = {}
         self._seeded = False  # job times learned from the history
         self._looked_for_leftovers = False  # earlier sessions' uncertain submissions
 
@@ -951,26 +961,39 @@ class RequestFlows:
     # -- prices and balance ------------------------------------------------------------------
 
     def catalogue(self, model: str) -> Flow[CatalogueEntry | None]:
-        """The catalogue's entry for ``model`` (None: not listed), cached and revalidated by ETag."""
+        """The catalogue's entry for ``model`` (None: not listed), cached and revalidated by ETag.
+
+        Fetched once per session and model; after ``CATALOGUE_FRESH`` seconds it is
+        asked again with ``If-None-Match`` (a 304 costs no body). A catalogue that
+        could not be read is not asked again for a while either: its error is
+        raised again from memory, so a broken catalogue never slows each purchase.
+        """
         cached = self._catalogue.get(model)
         now = self.clock.now()
-        if cached is not None and now - cached[2] < CATALOGUE_FRESH:
-            return cached[1]
-        headers = {"If-None-Match": cached[0]} if cached is not None and cached[0] else {}
+        if cached is not None and now - cached.checked_at < CATALOGUE_FRESH:
+            if cached.error is not None:
+                raise cached.error
+            return cached.entry
+        etag = cached.etag if cached is not None else None
+        headers = {"If-None-Match": etag} if etag else {}
 
         def make() -> httpx.Request:
             # The catalogue matches ``id`` against ids and aliases alike.
             params = {"id": model, "include": "pricing"}
             return self._request("GET", MODELS_PATH, params=params, headers=headers, auth=False)
 
-        reply = yield from self._send_retrying(make, paid=False, what="model catalogue request")
-        if reply.status_code == 304 and cached is not None:
-            self._catalogue[model] = (cached[0], cached[1], now)
-            return cached[1]
-        if not reply.ok:
-            raise api_error(reply.status_code, reply.text(), what="model catalogue request")
-        entry = catalogue_entry(parse_catalogue(decode_json(reply.content)), model)
-        self._catalogue[model] = (reply.headers.get("ETag"), entry, now)
+        try:
+            reply = yield from self._send_retrying(make, paid=False, what="model catalogue request")
+            if reply.status_code == 304 and cached is not None and cached.error is None:
+                self._catalogue[model] = _Looked(cached.etag, cached.entry, now)
+                return cached.entry
+            if not reply.ok:
+                raise api_error(reply.status_code, reply.text(), what="model catalogue request")
+            entry = catalogue_entry(parse_catalogue(decode_json(reply.content)), model)
+        except Gen3Error as exc:
+            self._catalogue[model] = _Looked(None, None, now, exc)
+            raise
+        self._catalogue[model] = _Looked(reply.headers.get("ETag"), entry, now)
         return entry
 
     def estimate(self, query: PriceQuery) -> Flow[float | None]:

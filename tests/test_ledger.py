@@ -476,3 +476,22 @@ def test_a_budget_refuses_a_price_it_cannot_quote(make_api: Any, clock: FakeCloc
     with pytest.raises(g3.BudgetExceededError, match="cannot be quoted"):
         api.submit(image=IMAGE)
     assert server.counts["creates"] == 0
+
+
+def test_a_catalogue_that_cannot_be_read_is_not_asked_before_every_purchase(
+    make_api: Any, clock: FakeClock
+) -> None:
+    server = ContractAPI(clock)
+
+    def no_catalogue(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/v1/models":
+            server.counts["catalogue"] += 1
+            return httpx.Response(404, json={"message": "Cannot GET /v1/models"})
+        return server.handle(request)
+
+    api = make_api(server)
+    api.client._http._transport = httpx.MockTransport(no_catalogue)
+    for seed in (1, 2, 3):
+        api.submit(image=IMAGE, seed=seed)  # no price: bought all the same (no budget)
+    assert server.bought == 3 and server.counts["catalogue"] == 1
+    assert [row["estimate_usd"] for row in _rows(api)] == [None, None, None]
