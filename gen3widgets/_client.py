@@ -21,7 +21,7 @@ import inspect
 import logging
 import os
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
 from types import TracebackType
 from typing import Any, TypeVar
@@ -67,7 +67,14 @@ from ._flows import (
     Send,
     Sleep,
 )
-from ._models import DEFAULT_MODEL, Generation, GenerationRequest, PriceQuery, Status
+from ._models import (
+    DEFAULT_MODEL,
+    Generation,
+    GenerationRequest,
+    PriceQuery,
+    Status,
+    check_tags,
+)
 from ._protocol import ACCEPT_ENCODING, BoundedBody, check_generation_id
 from ._retry import AnswerTooLarge
 from ._secrets import Secret, redact
@@ -306,6 +313,7 @@ class Client(_BaseClient):
         /,
         *,
         reconcile_timeout: float | None = None,
+        tags: Mapping[str, str] | None = None,
         **fields: Any,
     ) -> Generation:
         """Buy one generation and return it at once (status ``queued``).
@@ -314,9 +322,12 @@ class Client(_BaseClient):
         The submission is on disk before the request is sent; if its answer is
         lost it is looked up in the usage logs for ``reconcile_timeout`` seconds
         (default: the client's) before ``SubmissionUncertain``. Never sent twice.
+        ``tags`` are labels kept with the purchase in the history (a project, a shot).
         """
         flow = self._flows.submit(
-            self._as_request(request, fields), reconcile_timeout=reconcile_timeout
+            self._as_request(request, fields),
+            reconcile_timeout=reconcile_timeout,
+            tags=check_tags(tags),
         )
         return self._drive(flow)
 
@@ -345,10 +356,11 @@ class Client(_BaseClient):
         timeout: float | None = DEFAULT_WAIT_TIMEOUT,
         on_update: OnUpdate | None = None,
         reconcile_timeout: float | None = None,
+        tags: Mapping[str, str] | None = None,
         **fields: Any,
     ) -> Generation:
         """Submit and wait: the finished generation."""
-        generation = self.submit(request, reconcile_timeout=reconcile_timeout, **fields)
+        generation = self.submit(request, reconcile_timeout=reconcile_timeout, tags=tags, **fields)
         return self.wait(generation, timeout=timeout, on_update=on_update)
 
     def download(
@@ -558,11 +570,14 @@ class AsyncClient(_BaseClient):
         /,
         *,
         reconcile_timeout: float | None = None,
+        tags: Mapping[str, str] | None = None,
         **fields: Any,
     ) -> Generation:
         """Buy one generation and return it at once (status ``queued``); see ``Client.submit``."""
         flow = self._flows.submit(
-            self._as_request(request, fields), reconcile_timeout=reconcile_timeout
+            self._as_request(request, fields),
+            reconcile_timeout=reconcile_timeout,
+            tags=check_tags(tags),
         )
         return await self._drive(flow)
 
@@ -589,10 +604,13 @@ class AsyncClient(_BaseClient):
         timeout: float | None = DEFAULT_WAIT_TIMEOUT,
         on_update: OnUpdate | None = None,
         reconcile_timeout: float | None = None,
+        tags: Mapping[str, str] | None = None,
         **fields: Any,
     ) -> Generation:
         """Submit and wait: the finished generation."""
-        generation = await self.submit(request, reconcile_timeout=reconcile_timeout, **fields)
+        generation = await self.submit(
+            request, reconcile_timeout=reconcile_timeout, tags=tags, **fields
+        )
         return await self.wait(generation, timeout=timeout, on_update=on_update)
 
     async def download(

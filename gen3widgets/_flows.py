@@ -479,7 +479,11 @@ class RequestFlows:
     # -- buying ------------------------------------------------------------------------------
 
     def submit(
-        self, request: GenerationRequest, *, reconcile_timeout: float | None = None
+        self,
+        request: GenerationRequest,
+        *,
+        reconcile_timeout: float | None = None,
+        tags: dict[str, str] | None = None,
     ) -> Flow[Generation]:
         """Buy one generation: priced, checked against the budget, on disk before it is sent.
 
@@ -499,6 +503,7 @@ class RequestFlows:
             request=request,
             server=self.base_url,
             estimate_usd=estimate,
+            tags=dict(tags or {}),
             created_at=self.wall(),
         )
         what = f"a {request.duration} s {request.model} video"
@@ -526,6 +531,7 @@ class RequestFlows:
             raise
         generation.submission_id = submission.id
         generation.submitted_at = submission.created_at
+        generation.tags = dict(submission.tags)
         self._remember_submitted(generation)
         yield from self._note(functools.partial(self.ledger.bought, submission.id, generation))
         log.info(
@@ -721,6 +727,7 @@ class RequestFlows:
                 model=submission.model,
                 request=submission.request,
                 submission_id=submission.id,
+                tags=dict(submission.tags),
                 submitted_at=submission.created_at,
             )
             submission.state, submission.generation_id = SubmissionState.BOUGHT, gid

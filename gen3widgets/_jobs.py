@@ -121,12 +121,17 @@ class Job:
     _keys = itertools.count(1)
 
     def __init__(
-        self, runner: JobRunner, request: GenerationRequest | None, label: str = ""
+        self,
+        runner: JobRunner,
+        request: GenerationRequest | None,
+        label: str = "",
+        tags: dict[str, str] | None = None,
     ) -> None:
         self.key = next(self._keys)
         self.runner = runner
         self.request = request
         self.label = label
+        self.tags = dict(tags or {})
         self.generation: Generation | None = None
         self.state = JobState.SUBMITTING
         self.message: str | None = None  # a readable sentence when something went wrong
@@ -395,17 +400,28 @@ class JobRunner:
 
     # -- public ----------------------------------------------------------------------
 
-    def submit(self, request: GenerationRequest, *, label: str = "") -> Job:
-        """Start a job for ``request`` and return it at once."""
-        return self.submit_many([request], labels=[label])[0]
+    def submit(
+        self, request: GenerationRequest, *, label: str = "", tags: dict[str, str] | None = None
+    ) -> Job:
+        """Start a job for ``request`` and return it at once (``tags``: see ``Client.submit``)."""
+        return self.submit_many([request], labels=[label], tags=[tags or {}])[0]
 
     def submit_many(
-        self, requests: Sequence[GenerationRequest], *, labels: Sequence[str] | None = None
+        self,
+        requests: Sequence[GenerationRequest],
+        *,
+        labels: Sequence[str] | None = None,
+        tags: Sequence[dict[str, str]] | None = None,
     ) -> list[Job]:
         """Start one job per request, all or none: the batch is priced and checked against
         the budget before anything is bought (a refusal shows on every job, one reason)."""
-        names = list(labels) if labels is not None else [""] * len(requests)
-        jobs = [Job(self, request, label) for request, label in zip(requests, names, strict=True)]
+        count = len(requests)
+        names = list(labels) if labels is not None else [""] * count
+        labelled = list(tags) if tags is not None else [{}] * count
+        jobs = [
+            Job(self, request, label, tag)
+            for request, label, tag in zip(requests, names, labelled, strict=True)
+        ]
         self.jobs.extend(jobs)
         self._schedule(lambda: self._run_batch(jobs))
         return jobs
@@ -417,7 +433,7 @@ class JobRunner:
             generation = (
                 stored.generation if stored else Generation(id=generation, status=Status.QUEUED)
             )
-        job = Job(self, generation.request, label)
+        job = Job(self, generation.request, label, generation.tags)
         job.generation = generation
         job.state = JobState.RUNNING
         self.jobs.append(job)
@@ -543,7 +559,7 @@ class JobRunner:
         for generation in found:
             self.resume(generation, label="found in the usage logs")
 
-    async def _buy(self, request: GenerationRequest) -> Generation:
+    async def _buy(self, request: GenerationRequest, tags: dict[str, str]) -> Generation:
         """Create, retrying 429s longer than the client does (nothing is bought meanwhile)."""
         if self._create_slots is None:
             self._create_slots = asyncio.Semaphore(self._create_slots_size)
@@ -556,7 +572,9 @@ class JobRunner:
                     known = self._unavailable.get(request.model)
                     if known is not None:
                         raise known  # said once for the batch: no request for the other cells
-                    result: Generation = await self._call("submit", request, reconcile_timeout=0)
+                    result: Generation = await self._call(
+                        "submit", request, reconcile_timeout=0, tags=tags
+                    )
                     return result
             except RateLimitError as exc:
                 if clock.now() + delay > give_up:
@@ -572,7 +590,7 @@ class JobRunner:
     async def _run(self, job: Job) -> None:
         assert job.request is not None
         try:
-            job.generation = await self._buy(job.request)
+            job.generation = await self._buy(job.request, job.tags)
         except SubmissionUncertain as exc:
             await self._check(job, exc)
             return
@@ -598,6 +616,7 @@ class JobRunner:
             id=lost.submission_id,
             request=job.request,
             server=self.server,
+            tags=job.tags,
             state=SubmissionState.UNCERTAIN,
         )
         timeout = self.client._flows.reconcile_timeout

@@ -360,6 +360,24 @@ class GenerationRequest:
         return f"GenerationRequest({', '.join(parts)})"
 
 
+def check_tags(tags: Mapping[str, str] | None) -> dict[str, str]:
+    """Labels for a purchase: a few short text keys and values (``ValidationError`` else)."""
+    if tags is None:
+        return {}
+    problems = []
+    if not isinstance(tags, Mapping) or len(tags) > 20:
+        problems.append("must be a mapping of at most 20 labels")
+    else:
+        for key, value in tags.items():
+            if not (isinstance(key, str) and isinstance(value, str)):
+                problems.append(f"{_show(key)}: keys and values must be text")
+            elif not 0 < len(key) <= 64 or len(value) > 256:
+                problems.append(f"{_show(key)}: keys are 1-64 characters, values at most 256")
+    if problems:
+        raise ValidationError({"tags": problems})
+    return dict(tags)
+
+
 def _short_image(info: PreparedImage) -> str:
     if info.is_url:
         return repr(short_text(info.value, 60))
@@ -447,6 +465,7 @@ class Generation:
     local_path: Path | None = None
     video_duration: float | None = None
     submission_id: str | None = None
+    tags: dict[str, str] = field(default_factory=dict)
     submitted_at: float | None = None
     finished_at: float | None = None
     # How long the server took, as seen by polling (from submission, or from the
@@ -545,12 +564,15 @@ class Submission:
 
     ``id`` goes out as ``X-Client-Request-Id`` and comes back in the usage logs
     as ``client_request_id``, which is how a lost answer is found again.
+    ``tags`` are the caller's labels (a sequence and its shot, a grid's cell),
+    written with the submission so they survive whatever happens to the answer.
     """
 
     id: str
     request: GenerationRequest
     server: str
     estimate_usd: float | None = None
+    tags: dict[str, str] = field(default_factory=dict)
     state: SubmissionState = SubmissionState.SENDING
     created_at: float = field(default_factory=time.time)
     generation_id: str | None = None

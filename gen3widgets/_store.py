@@ -45,6 +45,7 @@ from ._models import (
     Status,
     Submission,
     SubmissionState,
+    check_tags,
 )
 
 SCHEMA_VERSION = 2
@@ -90,6 +91,8 @@ CREATE INDEX IF NOT EXISTS submissions_state ON submissions (state, server);
 """
 # Columns added after the first release: (table, column, declaration).
 _ADDED_COLUMNS = (
+    ("submissions", "tags", "TEXT"),
+    ("generations", "tags", "TEXT"),
     ("generations", "model", "TEXT"),
     ("generations", "cost_usd", "REAL"),
     ("generations", "submission_id", "TEXT"),
@@ -197,8 +200,8 @@ class HistoryStore:
         with self._connect() as conn:
             conn.execute(
                 "INSERT INTO submissions (id, server, simulated, model, request, estimate_usd, "
-                "state, created_at, updated_at, pid, host) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "tags, state, created_at, updated_at, pid, host) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     submission.id,
                     submission.server,
@@ -206,6 +209,7 @@ class HistoryStore:
                     submission.model,
                     self._request_json(conn, submission.request),
                     submission.estimate_usd,
+                    _dumps(submission.tags) if submission.tags else None,
                     SubmissionState.SENDING.value,
                     submission.created_at,
                     now,
@@ -220,7 +224,7 @@ class HistoryStore:
         """The create was answered (or found in the usage logs): record the generation."""
         with self._connect() as conn:
             row = conn.execute(
-                "SELECT server, simulated, created_at FROM submissions WHERE id = ?",
+                "SELECT server, simulated, created_at, tags FROM submissions WHERE id = ?",
                 (submission_id,),
             ).fetchone()
             conn.execute(
@@ -239,6 +243,8 @@ class HistoryStore:
             generation.submission_id = submission_id
             if generation.submitted_at is None:
                 generation.submitted_at = row["created_at"] if row else time.time()
+            if row is not None and row["tags"] and not generation.tags:
+                generation.tags = _tags(row["tags"])
             self._insert_generation(conn, generation, server=server, simulated=simulated)
 
     def refused(self, submission_id: str, cause: str) -> None:
@@ -314,6 +320,7 @@ class HistoryStore:
                         request=request,
                         server=row["server"],
                         estimate_usd=row["estimate_usd"],
+                        tags=_tags(row["tags"]),
                         state=SubmissionState.UNCERTAIN,
                         created_at=row["created_at"],
                         cause=row["cause"],
@@ -356,10 +363,10 @@ class HistoryStore:
         sql = (
             "SELECT id, server, simulated, status, request, video_url, error, error_detail, "
             "tokens_used, local_path, submitted_at, finished_at, job_seconds, model, cost_usd, "
-            "submission_id FROM generations"
+            "submission_id, tags FROM generations"
             + clause
             + " UNION ALL SELECT NULL, server, simulated, state, request, NULL, cause, NULL, "
-            "NULL, NULL, created_at, NULL, NULL, model, NULL, id FROM submissions WHERE "
+            "NULL, NULL, created_at, NULL, NULL, model, NULL, id, tags FROM submissions WHERE "
             "state IN ('uncertain', 'not_bought')"
             + (" AND server = ?" if server is not None else "")
             + (" AND 0" if pending_only else "")
@@ -385,14 +392,23 @@ class HistoryStore:
     def submissions(self, state: SubmissionState | None = None) -> list[dict[str, Any]]:
         """Every submission row (newest first), as plain dicts: for inspection and the CLI."""
         sql = "SELECT id, server, model, state, generation_id, found_in_logs, cause, "
-        sql += "estimate_usd, created_at FROM submissions"
+        sql += "estimate_usd, tags, created_at FROM submissions"
         args: tuple[Any, ...] = ()
         if state is not None:
             sql += " WHERE state = ?"
             args = (state.value,)
         with self._connect() as conn:
             rows = conn.execute(sql + " ORDER BY created_at DESC", args).fetchall()
-        return [dict(row) for row in rows]
+        return [{**dict(row), "tags": _tags(row["tags"])} for row in rows]
+
+    def tagged(self, **tags: str) -> list[StoredGeneration]:
+        """Generations and unresolved purchases carrying every one of ``tags``, oldest first."""
+        wanted = check_tags(tags)
+        return [
+            row
+            for row in reversed(self.entries())
+            if all(row.generation.tags.get(k) == v for k, v in wanted.items())
+        ]
 
     # -- rows <-> objects --------------------------------------------------------------
 
@@ -402,8 +418,8 @@ class HistoryStore:
         request = generation.request
         conn.execute(
             "INSERT OR IGNORE INTO generations (id, server, simulated, status, request, "
-            "tokens_used, cost_usd, submitted_at, clip_seconds, model, submission_id) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "tokens_used, cost_usd, submitted_at, clip_seconds, model, submission_id, tags) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 generation.id,
                 server,
@@ -416,6 +432,7 @@ class HistoryStore:
                 request.duration if request else None,
                 generation.model,
                 generation.submission_id,
+                _dumps(generation.tags) if generation.tags else None,
             ),
         )
 
@@ -492,6 +509,7 @@ class HistoryStore:
             request=self._request(conn, row["request"], images),
             local_path=local if local and local.is_file() else None,
             submission_id=row["submission_id"] if "submission_id" in keys else None,
+            tags=_tags(row["tags"]) if "tags" in keys else {},
             submitted_at=row["submitted_at"],
             finished_at=row["finished_at"],
             job_seconds=row["job_seconds"],
@@ -518,6 +536,13 @@ def _still_sending(row: sqlite3.Row) -> bool:
     except OSError:
         return True
     return True
+
+
+def _tags(text: str | None) -> dict[str, str]:
+    value = _loads(text) if text else None
+    if not isinstance(value, dict):
+        return {}
+    return {str(k): str(v) for k, v in value.items()}
 
 
 def _dumps(value: Any) -> str | None:
