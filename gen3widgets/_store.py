@@ -88,6 +88,11 @@ CREATE TABLE IF NOT EXISTS submissions (
     host TEXT
 );
 CREATE INDEX IF NOT EXISTS submissions_state ON submissions (state, server);
+CREATE TABLE IF NOT EXISTS sequences (
+    id TEXT PRIMARY KEY,
+    plan TEXT NOT NULL,
+    created_at REAL NOT NULL
+);
 """
 # Columns added after the first release: (table, column, declaration).
 _ADDED_COLUMNS = (
@@ -400,6 +405,26 @@ class HistoryStore:
         with self._connect() as conn:
             rows = conn.execute(sql + " ORDER BY created_at DESC", args).fetchall()
         return [{**dict(row), "tags": _tags(row["tags"])} for row in rows]
+
+    def save_sequence(self, sequence_id: str, plan: Mapping[str, Any]) -> None:
+        """Keep a sequence's plan (its first request, prompts, seeds…) before any shot is bought."""
+        with self._connect() as conn:
+            data = dict(plan)
+            data["request"] = self._request_json(conn, plan["request"])
+            conn.execute(
+                "INSERT OR REPLACE INTO sequences (id, plan, created_at) VALUES (?, ?, ?)",
+                (sequence_id, json.dumps(data), time.time()),
+            )
+
+    def load_sequence(self, sequence_id: str) -> dict[str, Any] | None:
+        """A sequence's plan as saved, its ``request`` a ``GenerationRequest`` again."""
+        with self._connect() as conn:
+            row = conn.execute("SELECT plan FROM sequences WHERE id = ?", (sequence_id,)).fetchone()
+            if row is None:
+                return None
+            plan: dict[str, Any] = json.loads(row["plan"])
+            plan["request"] = self._request(conn, plan["request"], {})
+            return plan if plan["request"] is not None else None
 
     def tagged(self, **tags: str) -> list[StoredGeneration]:
         """Generations and unresolved purchases carrying every one of ``tags``, oldest first."""
