@@ -16,7 +16,15 @@ from pathlib import Path
 import httpx
 import pytest
 
-from gen3widgets.simulator import Faults, RenderSpec, Simulator, cli_main, start
+from gen3widgets.simulator import (
+    Faults,
+    RenderSpec,
+    Simulator,
+    SimulatorOptions,
+    cli_main,
+    start,
+)
+from gen3widgets.simulator._server import _options, build_parser
 from tests.fakes import FakeClock
 
 GENERATION = "/v2/video/generations"
@@ -97,6 +105,19 @@ def test_cli_reports_usage_errors_and_busy_ports(capsys: pytest.CaptureFixture[s
         assert "Cannot listen" in capsys.readouterr().err
     finally:
         taken.close()
+
+
+def test_cli_flags_become_simulator_options() -> None:
+    argv = "--paths legacy --retire gen3a_turbo --retire gen4_turbo --logs-lag 5 --balance 20"
+    chosen = SimulatorOptions(
+        **_options(build_parser().parse_args(shlex.split(argv + " --realistic-bytes")))
+    )
+    assert (chosen.paths, chosen.logs_lag, chosen.balance_usd) == ("legacy", 5.0, 20.0)
+    assert chosen.retired_models == {"gen3a_turbo", "runway/gen4_turbo"}
+    assert chosen.video_quality == "realistic"
+    # Left alone, each path answers in its own shape; every default is the options' own.
+    assert (chosen.video_shape, chosen.usage_field) == (None, None)
+    assert SimulatorOptions(**_options(build_parser().parse_args([]))) == SimulatorOptions()
 
 
 def test_cli_runs_in_the_foreground_until_interrupted() -> None:

@@ -47,7 +47,7 @@ class VideoModel:
             return self.sizes[ratio]
         except KeyError:
             raise ValueError(
-                f"{self.id} makes {', '.join(self.ratios)} videos, not {ratio!r}"
+                f"{self.id} has no ratio {ratio!r}; its ratios are {', '.join(self.ratios)}"
             ) from None
 
     def closest_ratio(self, width: int, height: int) -> str:
