@@ -210,6 +210,8 @@ async def test_log_windows(make_sim: Make, clock: FakeClock) -> None:
             ({"period": "0h"}, "period must be"),
             ({"period": "7w"}, "period must be"),
             ({"period": "93d"}, "must not exceed 92 days"),
+            ({"period": "2209h"}, "must not exceed 92 days"),
+            ({"period": "99999999999999d"}, "must not exceed 92 days"),
             ({"start": "2026-01-01T00:00:00Z", "end": "2026-06-01T00:00:00Z"}, "92 days"),
             ({"start": "2026-08-21T00:00:00Z", "end": "2026-08-20T00:00:00Z"}, "not be earlier"),
             ({"start": "yesterday", "end": "2026-08-20T00:00:00Z"}, "start must be an ISO-8601"),
@@ -218,6 +220,7 @@ async def test_log_windows(make_sim: Make, clock: FakeClock) -> None:
             answer = assert_api_error(await client.get("/v2/logs", params=params), 400)
             assert message in answer["message"], params
         assert len(await _rows(client, period="92d")) == 1
+        assert len(await _rows(client, period="2208h")) == 1
 
 
 @pytest.mark.anyio

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import re
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -34,8 +34,8 @@ DEFAULT_LIMIT = 50
 MAX_LIMIT = 100
 STATUSES = ("succeeded", "failed")
 _PERIOD = re.compile(r"([1-9][0-9]*)([hd])")
-_UNIT = {"h": timedelta(hours=1), "d": timedelta(days=1)}
 _DIGITS = re.compile(r"[0-9]+")
+_TOO_LONG = "The window must not exceed 92 days; ask for several windows"
 
 
 class LogQueryError(ValueError):
@@ -96,7 +96,7 @@ class LogQuery:
     offset: int
 
     @classmethod
-    def parse(cls, getlist: Any, now: datetime) -> LogQuery:
+    def parse(cls, getlist: Callable[[str], Sequence[str]], now: datetime) -> LogQuery:
         """From a multi-valued query (``getlist(name) -> list[str]``) at wall time ``now``."""
         period, start, end = getlist("period"), getlist("start"), getlist("end")
         if period and (start or end):
@@ -108,7 +108,10 @@ class LogQuery:
                     f"period must be a positive whole number followed by h or d "
                     f"(24h, 7d), got {period[-1]!r}"
                 )
-            window_start, window_end = now - int(match[1]) * _UNIT[match[2]], now
+            hours = int(match[1]) * (24 if match[2] == "d" else 1)
+            if hours > MAX_WINDOW / timedelta(hours=1):  # (before a timedelta could overflow)
+                raise LogQueryError(_TOO_LONG)
+            window_start, window_end = now - timedelta(hours=hours), now
         elif start and end:
             window_start, window_end = _parse_time("start", start[-1]), _parse_time("end", end[-1])
             if window_end < window_start:
@@ -116,7 +119,7 @@ class LogQuery:
         else:
             raise LogQueryError("Send a window: period (e.g. 24h) or both start and end")
         if window_end - window_start > MAX_WINDOW:
-            raise LogQueryError("The window must not exceed 92 days; ask for several windows")
+            raise LogQueryError(_TOO_LONG)
         models = tuple(getlist("model"))
         if len(models) > MAX_MODELS:
             raise LogQueryError(f"Send at most {MAX_MODELS} model values, got {len(models)}")

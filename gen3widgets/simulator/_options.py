@@ -104,7 +104,7 @@ class SimulatorOptions:
     ``created`` and log windows)."""
     video_quality: Literal["light", "realistic"] = "light"
     """``"realistic"``: clips at about 5 Mbit/s with film grain, as big as real
-    720p AI video (about 3.3 MB for 5 s); ``"light"``: small files, rendered fast."""
+    720p AI video (about 3.2 MB for 5 s); ``"light"``: small files, rendered fast."""
     job_seconds: tuple[float, float] = (2.0, 4.0)
     """Range of a job's total time (start of work to completion), drawn per job."""
     preset: str | None = None

@@ -25,7 +25,7 @@ Two qualities: ``"light"`` (the default) spends few bits on these smooth
 pictures, so files are small and renders fast; ``"realistic"`` adds a
 per-frame film grain and encodes at about 5 Mbit/s (average bitrate, single
 encoder thread so that it stays deterministic), so files are as big as real
-720p AI video: about 3.3 MB for 5 s and 6.5 MB for 10 s.
+720p AI video: about 3.2 MB for 5 s and 6.3 MB for 10 s.
 
 The same spec always gives byte-identical bytes (fixed encoder threads and
 options, bit-exact muxing, no creation time, grain drawn from the seed). The
@@ -56,7 +56,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 from typing import TYPE_CHECKING, Any, Literal
 
-from ._models import MODELS, model_named
+from ._models import GEN3A_TURBO, MODELS, model_named
 
 if TYPE_CHECKING:
     import numpy as np
@@ -152,7 +152,7 @@ class RenderSpec:
     duration: int = 5  # 5 or 10 seconds exactly
     seed: int = 0  # 0..4294967295
     prompt: str = ""
-    model: str = "gen3a_turbo"  # decides the output size of each ratio
+    model: str = GEN3A_TURBO.id  # decides the output size of each ratio
     quality: Quality = "light"  # "realistic": film grain at about 5 Mbit/s
 
 
@@ -160,7 +160,7 @@ class RenderSpec:
 
 
 def output_size(
-    ratio: str | None, first_frame: bytes | None, model: str = "gen3a_turbo"
+    ratio: str | None, first_frame: bytes | None, model: str = GEN3A_TURBO.id
 ) -> tuple[int, int]:
     """The video's ``(width, height)`` for ``model``.
 
