@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import logging
 import os
 import queue
@@ -183,3 +184,18 @@ def test_importing_the_package_does_not_load_the_simulator() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True
     )
     assert out.stdout.strip() == "[]"
+
+
+def test_the_simulator_never_imports_the_client() -> None:
+    # The client's examiner: sharing the candidate's code would pass the candidate's bugs.
+    package = REPO / "gen3widgets" / "simulator"
+    for source in sorted(package.glob("*.py")):
+        for node in ast.walk(ast.parse(source.read_text(), str(source))):
+            if isinstance(node, ast.ImportFrom):
+                assert node.level <= 1, f"{source.name} imports from outside the simulator"
+                module = node.module or ""
+            elif isinstance(node, ast.Import):
+                module = ",".join(alias.name for alias in node.names)
+            else:
+                continue
+            assert not module.startswith("gen3widgets"), f"{source.name} imports {module}"
