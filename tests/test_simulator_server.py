@@ -186,14 +186,20 @@ def test_importing_the_package_does_not_load_the_simulator() -> None:
     assert out.stdout.strip() == "[]"
 
 
+# Shared plumbing that knows nothing of the API contract (an event loop on a thread).
+SHARED_PLUMBING = {"_loop"}
+
+
 def test_the_simulator_never_imports_the_client() -> None:
     # The client's examiner: sharing the candidate's code would pass the candidate's bugs.
     package = REPO / "gen3widgets" / "simulator"
     for source in sorted(package.glob("*.py")):
         for node in ast.walk(ast.parse(source.read_text(), str(source))):
             if isinstance(node, ast.ImportFrom):
-                assert node.level <= 1, f"{source.name} imports from outside the simulator"
                 module = node.module or ""
+                if node.level == 2 and module in SHARED_PLUMBING:
+                    continue
+                assert node.level <= 1, f"{source.name} imports from outside the simulator"
             elif isinstance(node, ast.Import):
                 module = ",".join(alias.name for alias in node.names)
             else:

@@ -41,6 +41,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route, Router
 from starlette.types import Receive, Scope, Send
 
+from .._loop import LoopThread  # shared plumbing (see _transport)
 from ._billing import OUT_OF_CREDITS, balance_usd, spendable_usd
 from ._catalogue import answer, catalogue, encode, etag, not_modified
 from ._jobs import SimulatedJob, SimulatorStats, Slots
@@ -51,7 +52,7 @@ from ._options import Faults, Phase, SimulatorOptions
 from ._render import RenderSpec
 from ._responses import DroppedResponse, api_error, html_502, parse_range, truncated_json
 from ._tracing import Trace, looks_like_generation_id, new_inference_id, valid_client_request_id
-from ._transport import LoopThread, SimulatorTransport, TimeoutASGITransport
+from ._transport import SimulatorTransport, TimeoutASGITransport
 from ._validate import (
     MAX_DATA_URI_CHARS,
     MAX_SEED,
