@@ -41,7 +41,7 @@ async def runner_grid(url: str, image: bytes, seeds: list[int], timeout: float) 
     home = HistoryStore(tempfile.mkdtemp(prefix="gen3bench-grid-"))
     client = AsyncClient(api_key=API_KEY, base_url=url, history=home)
     runner = JobRunner(client)
-    started = time.monotonic()
+    started = time.time()  # job.finished_at is wall-clock time
     jobs = [runner.submit(request) for request in requests]
     try:
         waits = asyncio.gather(*(job.wait_async() for job in jobs), return_exceptions=True)
