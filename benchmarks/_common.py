@@ -91,13 +91,13 @@ def data_uri(image: bytes) -> str:
 
 
 def payload(image: bytes, *, duration: int = 5, seed: int | None = None) -> dict[str, Any]:
-    """The create body the baselines send (the library builds the same from a request)."""
+    """The create body the baselines send on the universal path (as the library does)."""
     body: dict[str, Any] = {
         "model": MODEL,
         "prompt": PROMPT,
         "image_url": data_uri(image),
         "duration": duration,
-        "ratio": "16:9",
+        "aspect_ratio": "16:9",
     }
     if seed is not None:
         body["seed"] = seed

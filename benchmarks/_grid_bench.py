@@ -38,9 +38,10 @@ async def runner_grid(url: str, image: bytes, seeds: list[int], timeout: float) 
     from gen3widgets._store import HistoryStore
 
     requests = [GenerationRequest(prompt=PROMPT, image=image, seed=s) for s in seeds]
-    client = AsyncClient(api_key=API_KEY, base_url=url)
-    runner = JobRunner(client, store=HistoryStore(tempfile.mkdtemp(prefix="gen3bench-grid-")))
-    started = time.monotonic()
+    home = HistoryStore(tempfile.mkdtemp(prefix="gen3bench-grid-"))
+    client = AsyncClient(api_key=API_KEY, base_url=url, history=home)
+    runner = JobRunner(client)
+    started = time.time()  # job.finished_at is wall-clock time
     jobs = [runner.submit(request) for request in requests]
     try:
         waits = asyncio.gather(*(job.wait_async() for job in jobs), return_exceptions=True)

@@ -84,7 +84,6 @@ async def client_waves(
     returns, per job, the learned earliest finish when its wave started.
     """
     from gen3widgets import AsyncClient
-    from gen3widgets._polling import DURATIONS
 
     seen: dict[str, float] = {}
     on_update = _first_completed(seen)
@@ -92,7 +91,7 @@ async def client_waves(
     earliest: dict[str, float | None] = {}
     async with AsyncClient(api_key=API_KEY, base_url=url) as client:
         for _ in range(waves):
-            learned = DURATIONS.earliest(client.base_url, 5)
+            learned = client._flows.durations.earliest(client.base_url, "gen3a_turbo", 5)
             calls = [
                 client.generate(
                     prompt=PROMPT, image=image, duration=5, on_update=on_update, timeout=timeout
@@ -115,12 +114,16 @@ async def runner_wave(
     """
     from gen3widgets import AsyncClient, GenerationRequest, Status
     from gen3widgets._jobs import JobRunner
-    from gen3widgets._polling import DURATIONS
+    from gen3widgets._polling import DurationStats
     from gen3widgets._store import HistoryStore
 
-    client = AsyncClient(api_key=API_KEY, base_url=url)
-    runner = JobRunner(client, store=HistoryStore(home))
-    learned = {clip: DURATIONS.earliest(client.base_url, clip) for clip in clips}
+    store = HistoryStore(home)
+    client = AsyncClient(api_key=API_KEY, base_url=url, history=store)
+    runner = JobRunner(client)
+    # What the client will learn from the history on first use (as after a restart).
+    past = DurationStats()
+    past.observe_many(url, store.job_durations(url))
+    learned = {clip: past.earliest(url, "gen3a_turbo", clip) for clip in clips}
     seen: dict[str, float] = {}
     clip_of: dict[str, int] = {}
 
@@ -182,11 +185,9 @@ def poll_section(config: dict[str, Any], ready: Callable[[], None]) -> dict[str,
 def realistic_section(config: dict[str, Any], ready: Callable[[], None]) -> dict[str, Any]:
     """Realistic job times: a first wave records durations, a second wave (reported) uses them.
 
-    Between the waves the in-memory learning is cleared, so the second wave
-    knows only what the history on disk says (as in a new kernel).
+    Each wave has a new client, so the second wave knows only what the
+    history on disk says (as in a new kernel).
     """
-    from gen3widgets._polling import DURATIONS
-
     image = Path(config["image"]).read_bytes()
     clips, per_clip, timeout = config["clips"], config["per_clip"], config["timeout"]
     options: dict[str, Any] = {"seed": 2000 + config.get("repeat", 0)}
@@ -204,7 +205,6 @@ def realistic_section(config: dict[str, Any], ready: Callable[[], None]) -> dict
                 pool, sim.url, image, clips, config["baseline_jobs"], config["time_scale"]
             )
             first = asyncio.run(runner_wave(sim.url, home, clips, per_clip, image, timeout))
-            DURATIONS.clear()
             second = asyncio.run(runner_wave(sim.url, home, clips, per_clip, image, timeout))
             figures: dict[str, Any] = baseline_figures(sim.app, futures, timeout)
     finally:

@@ -71,6 +71,13 @@ def _cases() -> list[tuple[str, RenderSpec]]:
         ("10 s, first frame", RenderSpec(first, duration=10, seed=12345)),
         ("10 s, first + last frame", RenderSpec(first, last_frame=last, duration=10, seed=1)),
         ("10 s, 9:16", RenderSpec(first, ratio="9:16", duration=10, seed=99)),
+        (
+            "5 s, gen4_turbo 21:9 (1584x672)",
+            RenderSpec(first, model="runway/gen4_turbo", ratio="21:9", seed=5),
+        ),
+        # video_quality="realistic": film grain at ~5 Mbit/s, files as big as real AI video.
+        ("5 s, realistic bytes", RenderSpec(first, seed=12345, quality="realistic")),
+        ("10 s, realistic bytes", RenderSpec(first, duration=10, seed=12345, quality="realistic")),
     ]
 
 

@@ -1,4 +1,4 @@
-"""gen3widgets: Runway gen3a_turbo image-to-video in Jupyter, on the AI/ML API.
+"""gen3widgets: Runway image-to-video (gen3a_turbo, runway/gen4_turbo) in Jupyter, on the AI/ML API.
 
     >>> from gen3widgets import GenerationPanel
     >>> GenerationPanel(prompt="a slow dolly shot", image="cat.png")
@@ -7,46 +7,57 @@
 the widgets (and ``Client.auto()``) run on a built-in offline simulator.
 
 Heavy modules (httpx, ipywidgets) load on first use of a name that needs them,
-so ``import gen3widgets`` stays fast.
+so ``import gen3widgets`` stays fast. This namespace holds exactly ``__all__``
+(and submodules once imported).
 """
 
-from __future__ import annotations
-
-from typing import TYPE_CHECKING
+import typing as _typing
 
 from ._errors import (
     APIError,
     AuthenticationError,
+    BudgetExceededError,
     ConfigurationError,
     DownloadError,
     Gen3Error,
     GenerationFailed,
     GenerationTimeout,
     InsufficientCreditsError,
+    ModelUnavailableError,
     NotFoundError,
+    NotReadyError,
     RateLimitError,
     ServerError,
+    StorageError,
     SubmissionUncertain,
     TransportError,
     ValidationError,
+    WaitTimeout,
 )
-from ._lazy import lazy_names
-from ._models import Generation, GenerationRequest, Status
+from ._lazy import lazy_names as _lazy_names
+from ._models import MODELS, Generation, GenerationRequest, Status, VideoModel
 
-if TYPE_CHECKING:
+if _typing.TYPE_CHECKING:
     from ._client import AsyncClient, Client
-    from ._store import history
+    from ._jobs import Job, JobRunner, JobState, wait_all, wait_all_async
+    from ._store import HistoryStore, history
     from .magics import load_ipython_extension, unload_ipython_extension
     from .widgets.grid import SeedGrid
     from .widgets.panel import GenerationPanel
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 # name -> module that defines it, imported on first access
 _LAZY = {
     "Client": "._client",
     "AsyncClient": "._client",
+    "HistoryStore": "._store",
     "history": "._store",
+    "Job": "._jobs",
+    "JobRunner": "._jobs",
+    "JobState": "._jobs",
+    "wait_all": "._jobs",
+    "wait_all_async": "._jobs",
     "GenerationPanel": ".widgets.panel",
     "SeedGrid": ".widgets.grid",
     "load_ipython_extension": ".magics",
@@ -54,9 +65,11 @@ _LAZY = {
 }
 
 __all__ = [
+    "MODELS",
     "APIError",
     "AsyncClient",
     "AuthenticationError",
+    "BudgetExceededError",
     "Client",
     "ConfigurationError",
     "DownloadError",
@@ -66,20 +79,31 @@ __all__ = [
     "GenerationPanel",
     "GenerationRequest",
     "GenerationTimeout",
+    "HistoryStore",
     "InsufficientCreditsError",
+    "Job",
+    "JobRunner",
+    "JobState",
+    "ModelUnavailableError",
     "NotFoundError",
+    "NotReadyError",
     "RateLimitError",
     "SeedGrid",
     "ServerError",
     "Status",
+    "StorageError",
     "SubmissionUncertain",
     "TransportError",
     "ValidationError",
+    "VideoModel",
+    "WaitTimeout",
     "__version__",
     "history",
     "load_ipython_extension",
     "unload_ipython_extension",
+    "wait_all",
+    "wait_all_async",
 ]
 
 
-__getattr__, __dir__ = lazy_names(__name__, globals(), _LAZY)
+__getattr__, __dir__ = _lazy_names(__name__, globals(), _LAZY)

@@ -1,18 +1,21 @@
-"""The ``gen3widgets`` command: generate videos, list the history, run the simulator.
+"""The ``gen3widgets`` command: generate videos, list the history, reconcile, run the simulator.
 
     gen3widgets generate --image cat.png --prompt "a slow dolly shot" --seeds 1,2,3
     gen3widgets history --limit 20
+    gen3widgets reconcile            # find purchases whose answer was lost
+    gen3widgets balance
     gen3widgets simulate --port 8000
 
 ``generate`` uses the real AI/ML API when ``AIMLAPI_KEY`` is set, else the
-built-in offline simulator (it says which on stderr). All seeds are submitted
+built-in offline simulator (it says which on stderr). The whole batch is
+priced and checked against ``--budget`` first; then all seeds are submitted
 at once through a ``JobRunner`` on its private loop thread, while the main
-thread draws their progress on stderr. The saved files' paths go to stdout,
-one a line, so ``gen3widgets generate ... | xargs open`` works.
+thread draws their progress on stderr. Each saved video goes to stdout as
+``<seed>\\t<absolute path>``, one a line.
 
 Exit status: 0 when every video was made, 1 when one failed (or its purchase
-is uncertain, or the wait timed out), 2 for bad usage or invalid input,
-130 when interrupted.
+is uncertain, or the wait timed out), 2 for bad usage, invalid input or a
+refused purchase, 130 when interrupted.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ import argparse
 import datetime as _dt
 import json
 import logging
+import re
 import shutil
 import sys
 import threading
@@ -29,11 +33,12 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
-from ._config import API_KEY_ENV, DEFAULT_WAIT_TIMEOUT
-from ._errors import ConfigurationError, ValidationError
-from ._models import DURATIONS, MAX_SEED, RATIOS, GenerationRequest, estimate_tokens
+from ._args import add_request_arguments, build_requests
+from ._config import API_KEY_ENV, DEFAULT_WAIT_TIMEOUT, ENDPOINT_CHOICES
+from ._errors import ConfigurationError, Gen3Error, ValidationError
 
 if TYPE_CHECKING:
+    from ._client import AsyncClient
     from ._jobs import Job
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
@@ -44,72 +49,15 @@ class UsageError(Exception):
     """Bad command-line input: printed as one short message, exit status 2."""
 
 
-# -- parsing ---------------------------------------------------------------------------
-
-
-def _seed(text: str) -> int:
-    try:
-        value = int(text.strip())
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if not 0 <= value <= MAX_SEED:
-        raise argparse.ArgumentTypeError(f"{value} is not between 0 and {MAX_SEED}")
-    return value
-
-
-def parse_seeds(text: str) -> list[int]:
-    """``"1,2,3"`` → ``[1, 2, 3]`` (duplicates dropped, order kept)."""
-    seeds = [_seed(part) for part in text.split(",") if part.strip()]
-    if not seeds:
-        raise argparse.ArgumentTypeError("give at least one seed, e.g. --seeds 1,2,3")
-    return list(dict.fromkeys(seeds))
-
-
-def add_request_arguments(parser: argparse.ArgumentParser) -> None:
-    """The options that describe a generation (shared with the ``%gen3`` magic)."""
-    parser.add_argument("--image", required=True, metavar="PATH_OR_URL", help="first frame")
-    parser.add_argument("--last-image", metavar="PATH_OR_URL", help="optional last frame")
-    seeds = parser.add_mutually_exclusive_group()
-    seeds.add_argument("--seeds", type=parse_seeds, metavar="1,2,3", help="one video per seed")
-    seeds.add_argument("--seed", type=_seed, metavar="N", help="one video with this seed")
-    parser.add_argument(
-        "--ratio",
-        choices=(*RATIOS, "auto"),
-        default="16:9",
-        help="16:9 (1280x768), 9:16 (768x1280) or auto (from the image); default 16:9",
-    )
-    parser.add_argument(
-        "--duration", type=int, choices=DURATIONS, default=5, help="seconds of video (default 5)"
-    )
-
-
-def request_seeds(args: argparse.Namespace) -> list[int | None]:
-    """The seeds asked for: ``--seeds``, else ``[--seed]`` (``[None]``: a random seed)."""
-    return list(args.seeds) if args.seeds else [args.seed]
-
-
-def build_requests(prompt: str, args: argparse.Namespace) -> list[GenerationRequest]:
-    """One validated request per seed; raises ``ValidationError`` before anything is sent."""
-    seeds = request_seeds(args)
-    base = GenerationRequest(
-        prompt=prompt,
-        image=args.image,
-        last_image=args.last_image,
-        duration=args.duration,
-        ratio=None if args.ratio == "auto" else args.ratio,
-        seed=seeds[0],
-    )
-    return [base if seed == base.seed else base.replace(seed=seed) for seed in seeds]
-
-
 def build_parser() -> argparse.ArgumentParser:
     """The whole command line (``simulate`` is only listed here; its own parser takes over)."""
     from . import __version__
 
     parser = argparse.ArgumentParser(
         prog=PROG,
-        description="Runway gen3a_turbo image-to-video on the AI/ML API, from the shell. "
-        f"Uses the real API when {API_KEY_ENV} is set, else a built-in offline simulator.",
+        description="Runway image-to-video (gen3a_turbo, runway/gen4_turbo) on the AI/ML API, "
+        f"from the shell. Uses the real API when {API_KEY_ENV} is set, else a built-in "
+        "offline simulator.",
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
@@ -117,12 +65,17 @@ def build_parser() -> argparse.ArgumentParser:
     gen = commands.add_parser(
         "generate",
         help="make videos from a first frame and a prompt (one per seed, all at once)",
-        description="Make one video per seed, all submitted at once, and print the saved files. "
-        "Each video is a purchase on the real API.",
+        description="Make one video per seed, all submitted at once, and print each seed with "
+        "its saved file. Each video is a purchase on the real API.",
     )
     gen.add_argument("--prompt", default="", help="what should happen (at most 1000 characters)")
     add_request_arguments(gen)
-    gen.add_argument("--out", type=Path, metavar="DIR", help="also copy the videos into DIR")
+    gen.add_argument(
+        "--out",
+        type=Path,
+        metavar="DIR",
+        help="also copy the videos into DIR, named by prompt and seed",
+    )
     gen.add_argument(
         "--timeout",
         type=float,
@@ -131,16 +84,29 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"give up waiting after S seconds (default {DEFAULT_WAIT_TIMEOUT:g}); "
         "the generation keeps running on the server",
     )
+    gen.add_argument(
+        "--endpoint",
+        choices=ENDPOINT_CHOICES,
+        help="which API path to use (default auto: universal, else Runway's legacy path)",
+    )
     gen.add_argument("-v", "--verbose", action="store_true", help="log each request")
 
     hist = commands.add_parser(
         "history",
-        help="list past generations",
-        description="Past generations from the local history, newest first.",
+        help="list past generations and purchases",
+        description="Past generations from the local history, newest first, with purchases "
+        "whose answer was lost ('uncertain') until the usage logs tie them to a generation.",
     )
     hist.add_argument("--limit", type=int, default=20, metavar="N", help="at most N (default 20)")
     hist.add_argument("--json", action="store_true", help="print JSON instead of a table")
 
+    commands.add_parser(
+        "reconcile",
+        help="look uncertain purchases up in the API's usage logs (nothing is bought)",
+        description="Find purchases whose answer was lost in the API's usage logs and record "
+        "their generations. Nothing is sent again.",
+    )
+    commands.add_parser("balance", help="the account's balance in USD")
     commands.add_parser(
         "simulate",
         help="serve the offline simulator on a port (see: gen3widgets simulate --help)",
@@ -152,8 +118,14 @@ def build_parser() -> argparse.ArgumentParser:
 # -- generate --------------------------------------------------------------------------
 
 
-def _label(request: GenerationRequest) -> str:
-    return f"seed {request.seed}" if request.seed is not None else "random seed"
+def _label(seed: int | None) -> str:
+    return f"seed {seed}" if seed is not None else "random seed"
+
+
+def _client(endpoint: str | None = None, budget: float | None = None) -> AsyncClient:
+    from ._client import AsyncClient
+
+    return AsyncClient.auto(endpoint=endpoint, budget_usd=budget)
 
 
 def _generate(args: argparse.Namespace, err: TextIO, out: TextIO) -> int:
@@ -161,29 +133,28 @@ def _generate(args: argparse.Namespace, err: TextIO, out: TextIO) -> int:
         raise UsageError("--timeout must be a positive number of seconds")
     requests = build_requests(args.prompt, args)  # ValidationError → exit 2, nothing sent
 
-    from ._client import AsyncClient
     from ._jobs import JobRunner
-    from ._store import HistoryStore
 
-    client = AsyncClient.auto()
+    client = _client(args.endpoint, args.budget)
+    runner = JobRunner(client, wait_timeout=args.timeout)
     count = len(requests)
-    if client.is_simulated:
-        print(
-            f"No {API_KEY_ENV} set: using the built-in offline simulator (placeholder videos, "
-            f"nothing is bought). Set {API_KEY_ENV} to use the real AI/ML API.",
-            file=err,
-        )
-    else:
-        tokens = estimate_tokens(args.duration, count)
-        print(
-            f"Using the AI/ML API at {client.base_url}: buying {count} video"
-            f"{'s' if count != 1 else ''} (about {tokens:,} tokens).",
-            file=err,
-        )
-    store = HistoryStore()
-    runner = JobRunner(client, store=store, wait_timeout=args.timeout)
+    videos = f"{count} video{'s' if count != 1 else ''}"
     try:
-        jobs = [runner.submit(request, label=_label(request)) for request in requests]
+        price = runner.loop_run(runner.quote_async(requests))
+        cost = f"${price:.2f}" if price is not None else "a price the API cannot quote ahead"
+        if client.is_simulated:
+            print(
+                f"No {API_KEY_ENV} set: using the built-in offline simulator (placeholder videos, "
+                f"nothing is bought; on the real API {videos} would cost {cost}). "
+                f"Set {API_KEY_ENV} to use the real AI/ML API.",
+                file=err,
+            )
+        else:
+            print(
+                f"Using the AI/ML API at {client.base_url}: buying {videos} for {cost}.", file=err
+            )
+        client.check_budget(price, videos)  # BudgetExceededError → exit 2, nothing sent
+        jobs = runner.submit_many(requests, labels=[_label(r.seed) for r in requests])
         display = Progress(jobs, err, tty=_is_tty(err))
         try:
             display.run()
@@ -192,23 +163,47 @@ def _generate(args: argparse.Namespace, err: TextIO, out: TextIO) -> int:
             return EXIT_INTERRUPTED
     finally:
         runner.close()
+    return _report(jobs, args, err, out)
 
+
+def _report(jobs: list[Job], args: argparse.Namespace, err: TextIO, out: TextIO) -> int:
     status = EXIT_OK
+    said: set[str] = set()  # one reason shared by every job (a retired model) is said once
+    spent = 0.0
     for job in jobs:
+        generation = job.generation
+        if generation is not None and generation.cost_usd is not None:
+            spent += generation.cost_usd
         if not job.ok:
             status = EXIT_FAILED
-            print(f"{job.label}: {job.state.value}: {job.message or 'no reason given'}", file=err)
+            reason = job.message or "no reason given"
+            if reason in said:
+                continue
+            said.add(reason)
+            print(f"{job.label}: {job.state.label}: {reason}", file=err)
             continue
-        path = job.generation.local_path if job.generation else None
+        path = generation.local_path if generation else None
         if path is None:
             status = EXIT_FAILED
             print(f"{job.label}: completed but no video was saved", file=err)
             continue
         if args.out is not None:
-            args.out.mkdir(parents=True, exist_ok=True)
-            path = Path(shutil.copy2(path, args.out / path.name))
-        print(path, file=out)
+            path = _export(path, args.out, args.prompt, job.request.seed if job.request else None)
+        seed = generation.seed if generation else None
+        print(f"{'' if seed is None else seed}\t{path}", file=out)
+    if spent:
+        print(f"Charged ${spent:.2f} in all.", file=err)
     return status
+
+
+def _export(path: Path, folder: Path, prompt: str, seed: int | None) -> Path:
+    """A copy of ``path`` in ``folder`` named by prompt and seed (readable like any saved file)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    words = re.sub(r"[^a-z0-9]+", "-", prompt.lower()).strip("-")[:40].strip("-")
+    name = "-".join(p for p in (words, f"seed{seed}" if seed is not None else path.stem) if p)
+    target = (folder / f"{name}.mp4").resolve()
+    shutil.copyfile(path, target)  # copyfile, not copy2: the umask decides who may read it
+    return target
 
 
 def _is_tty(stream: TextIO) -> bool:
@@ -222,9 +217,10 @@ class Progress:
     """Live progress of a few jobs on a terminal: one line per job.
 
     On a TTY the block of lines is redrawn in place (ANSI cursor-up + clear
-    line) a few times a second. Elsewhere (a log file, CI) a line is printed
-    when a job changes status, and every ``interval`` seconds for each job
-    still running, so the output stays readable.
+    line) a few times a second, each with its job's elapsed time. Elsewhere (a
+    log file, CI) a line is printed when a job changes status, and every
+    ``interval`` seconds for each job still running, each line stamped once
+    with the time since the start.
     """
 
     def __init__(
@@ -239,8 +235,7 @@ class Progress:
         self._last_status: dict[int, str] = {}
         self._last_periodic = time.monotonic()
         self._start = time.monotonic()
-        width = max((len(job.label) for job in self.jobs), default=0)
-        self._width = max(width, 6)
+        self._width = max([len(job.label) for job in self.jobs] + [6])
         for job in self.jobs:
             job.add_observer(lambda _job: self._changed.set())
 
@@ -256,10 +251,13 @@ class Progress:
             self._changed.wait(refresh)
             self._changed.clear()
 
-    def line(self, job: Job) -> str:
+    def line(self, job: Job, *, elapsed: bool) -> str:
         status = _status(job)
-        gid = job.generation.id[:8] if job.generation is not None else "--------"
-        text = f"{job.label:<{self._width}}  {gid}  {status:<11} {job.elapsed:6.1f}s"
+        generation = job.generation
+        gid = generation.id[:8] if generation is not None and generation.id else "--------"
+        text = f"{job.label:<{self._width}}  {job.model:<17}  {gid}  {status:<11}"
+        if elapsed:
+            text += f" {job.elapsed:6.1f}s"
         if job.done and not job.ok and job.message:
             text += f"  {_first_line(job.message, 100)}"
         elif not job.done:
@@ -277,7 +275,7 @@ class Progress:
         if self._drawn:
             self.stream.write(f"\x1b[{self._drawn}F")  # to the start of the block
         for job in self.jobs:
-            self.stream.write("\r\x1b[2K" + self.line(job) + "\n")
+            self.stream.write("\r\x1b[2K" + self.line(job, elapsed=True) + "\n")
         self._drawn = len(self.jobs)
 
     def _draw_plain(self) -> None:
@@ -289,18 +287,29 @@ class Progress:
             status = _status(job)
             if self._last_status.get(job.key) != status or (periodic and not job.done):
                 self._last_status[job.key] = status
-                self.stream.write(f"[{now - self._start:6.1f}s] " + self.line(job) + "\n")
+                stamp = f"[{now - self._start:6.1f}s] "
+                self.stream.write(stamp + self.line(job, elapsed=False) + "\n")
 
     def interrupted(self) -> None:
-        running = [job.generation.id for job in self.jobs if job.generation and not job.done]
+        bought = [
+            job.generation.id
+            for job in self.jobs
+            if job.generation is not None and job.generation.id and not job.done
+        ]
+        sending = sum(job.generation is None and not job.done for job in self.jobs)
         self.stream.write("\nInterrupted.")
-        if running:
+        if bought:
             self.stream.write(
                 " These generations were bought and keep running on the server: "
-                + ", ".join(running)
-                + ". They are in `gen3widgets history`."
+                + ", ".join(bought)
+                + "."
             )
-        self.stream.write("\n")
+        if sending:
+            self.stream.write(
+                f" {sending} create request(s) were in flight: they are kept as 'uncertain' "
+                "and looked up in the usage logs on the next run (nothing is bought twice)."
+            )
+        self.stream.write(f" See `{PROG} history`.\n")
         self.stream.flush()
 
 
@@ -322,13 +331,19 @@ def _first_line(text: str, limit: int) -> str:
     return line if len(line) <= limit else line[: limit - 1] + "…"
 
 
-# -- history ---------------------------------------------------------------------------
+# -- history, reconcile, balance ---------------------------------------------------------
 
 
 def _when(timestamp: float | None) -> str:
     if timestamp is None:
         return "-"
     return _dt.datetime.fromtimestamp(timestamp).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _iso(timestamp: float | None) -> str | None:
+    if timestamp is None:
+        return None
+    return _dt.datetime.fromtimestamp(timestamp, tz=_dt.timezone.utc).isoformat()
 
 
 def _history_rows(limit: int) -> tuple[list[dict[str, Any]], str]:
@@ -342,6 +357,8 @@ def _history_rows(limit: int) -> tuple[list[dict[str, Any]], str]:
         rows.append(
             {
                 "id": g.id,
+                "submission_id": g.submission_id,
+                "model": g.model,
                 "status": g.status.value,
                 "seed": g.seed,
                 "duration": request.duration if request else None,
@@ -351,19 +368,14 @@ def _history_rows(limit: int) -> tuple[list[dict[str, Any]], str]:
                 "finished_at": _iso(g.finished_at),
                 "file": str(g.local_path) if g.local_path else None,
                 "error": g.error,
-                "tokens_used": g.tokens_used,
+                "credits_used": g.credits_used,
+                "cost_usd": g.cost_usd,
                 "server": entry.server,
                 "simulated": entry.simulated,
                 "_when": _when(g.submitted_at),
             }
         )
     return rows, str(store.home)
-
-
-def _iso(timestamp: float | None) -> str | None:
-    if timestamp is None:
-        return None
-    return _dt.datetime.fromtimestamp(timestamp, tz=_dt.timezone.utc).isoformat()
 
 
 def _history(args: argparse.Namespace, err: TextIO, out: TextIO) -> int:
@@ -383,13 +395,15 @@ def _history(args: argparse.Namespace, err: TextIO, out: TextIO) -> int:
             file=err,
         )
         return EXIT_OK
-    headers = ("ID", "STATUS", "SEED", "DUR", "WHEN", "FILE")
+    headers = ("ID", "MODEL", "STATUS", "SEED", "DUR", "COST", "WHEN", "FILE")
     table = [
         (
-            r["id"],
+            r["id"] or f"({r['submission_id']})",
+            r["model"],
             r["status"] + (" (sim)" if r["simulated"] else ""),
             "-" if r["seed"] is None else str(r["seed"]),
             "-" if r["duration"] is None else f"{r['duration']}s",
+            "-" if r["cost_usd"] is None else f"${r['cost_usd']:.2f}",
             r["_when"],
             r["file"] or "-",
         )
@@ -397,13 +411,50 @@ def _history(args: argparse.Namespace, err: TextIO, out: TextIO) -> int:
     ]
     widths = [max(len(h), *(len(row[i]) for row in table)) for i, h in enumerate(headers)]
     for row in (headers, *table):
+        print("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip(), file=out)
+    if any(r["status"] == "uncertain" for r in rows):
         print(
-            "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip(), file=out
+            f"\n'uncertain': the answer was lost; `{PROG} reconcile` looks them up in the usage "
+            "logs (they are never bought again).",
+            file=err,
         )
     return EXIT_OK
 
 
+def _reconcile(args: argparse.Namespace, err: TextIO, out: TextIO) -> int:
+    import asyncio
+
+    client = _client()
+
+    async def run() -> list[Any]:
+        async with client:
+            return await client.reconcile()
+
+    found = asyncio.run(run())
+    for generation in found:
+        print(f"{generation.submission_id}\t{generation.id}", file=out)
+    print(f"Found {len(found)} generation(s) in the usage logs; see `{PROG} history`.", file=err)
+    return EXIT_OK
+
+
+def _balance(args: argparse.Namespace, err: TextIO, out: TextIO) -> int:
+    import asyncio
+
+    client = _client()
+
+    async def run() -> float:
+        async with client:
+            return await client.balance()
+
+    balance = asyncio.run(run())
+    note = " (the offline simulator's)" if client.is_simulated else ""
+    print(f"${balance:.2f}{note}", file=out)
+    return EXIT_OK
+
+
 # -- entry point -----------------------------------------------------------------------
+
+_COMMANDS = {"generate": _generate, "history": _history, "reconcile": _reconcile}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -419,16 +470,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     err, out = sys.stderr, sys.stdout
     if getattr(args, "verbose", False):
         logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s")
-    command = _generate if args.command == "generate" else _history
+    command = _COMMANDS.get(args.command, _balance)
     try:
         return command(args, err, out)
     except (UsageError, ValidationError) as exc:
         print(f"{PROG} {args.command}: error: {exc}", file=err)
         print(f"(see: {PROG} {args.command} --help)", file=err)
         return EXIT_USAGE
-    except ConfigurationError as exc:
+    except (ConfigurationError, Gen3Error) as exc:
         print(f"{PROG} {args.command}: {exc}", file=err)
-        return EXIT_USAGE
+        return EXIT_USAGE if not isinstance(exc, OSError) else EXIT_FAILED
     except KeyboardInterrupt:
         print("\nInterrupted.", file=err)
         return EXIT_INTERRUPTED

@@ -1,140 +1,92 @@
-"""``Client`` and ``AsyncClient``: one set of request flows, two ways to drive them.
+"""``Client`` and ``AsyncClient``: the same methods over one set of flows, two drivers.
 
-Each operation (create, retrieve, wait, download) is written once as a
-generator that yields what it needs done (send this request, sleep this
-long, tell the observer) and receives the result. ``Client`` drives those
-generators with blocking I/O and ``AsyncClient`` with ``await``, so the two
-can never drift apart on retries, the rule for paid requests, or polling.
+Every operation is a flow in ``_flows`` (a generator of actions). ``Client``
+performs those actions with blocking I/O and ``AsyncClient`` with ``await``;
+that is all either driver does, so retries, the rule for paid requests, the
+path fallback, polling and the ledger cannot drift between them. Both take
+the same parameters and have the same public methods (checked by a test).
 
-Unlike the first layer sketch, the client writes the history itself (loading
-``_store`` on first use): every purchase must reach the disk the moment the
-create answers, whichever front door made it, not only through the widgets.
+A driver performs one action at a time and sends the result back into the
+flow. When performing it raises (a ledger write that fails, Ctrl-C,
+cancellation), the exception is thrown into the flow at that point, so the
+flow can leave the ledger right (an interrupted create becomes
+``uncertain``) before it propagates.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import inspect
 import logging
 import os
-import tempfile
 import time
-from collections import OrderedDict
-from collections.abc import Awaitable, Callable, Generator
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 
+import anyio
 import httpx
 
-from ._clock import SYSTEM_CLOCK, Clock
+from . import _download
 from ._config import (
     API_KEY_ENV,
     DEFAULT_MAX_RETRIES,
+    DEFAULT_RECONCILE_TIMEOUT,
     DEFAULT_TIMEOUT,
     DEFAULT_WAIT_TIMEOUT,
     data_home,
     resolve_api_key,
     resolve_base_url,
 )
-from ._errors import (
-    AuthenticationError,
-    DownloadError,
-    Gen3Error,
-    GenerationFailed,
-    GenerationTimeout,
-    NotFoundError,
-    RateLimitError,
-    ServerError,
-    SubmissionUncertain,
-    TransportError,
-    redact,
-    register_secret,
+from ._download import (
+    MAX_REDIRECTS,
+    Fetched,
+    Limits,
+    check_headers,
+    check_link,
+    expected_length,
+    finish,
+    open_part,
+    resolves_internally,
+    storage_error,
 )
-from ._images import short_text
-from ._models import Generation, GenerationRequest, Status
-
-if TYPE_CHECKING:
-    from ._store import HistoryStore
-from ._polling import DURATIONS, DurationStats, next_poll_delay
-from ._protocol import (
-    api_error,
-    check_generation_id,
-    create_url,
-    decode_json,
-    parse_generation,
+from ._errors import AuthenticationError, DownloadError, describe_exception
+from ._flows import (
+    Action,
+    Blocking,
+    Fetch,
+    Flow,
+    Ledger,
+    MemoryLedger,
+    Notify,
+    OnUpdate,
+    Reply,
+    RequestFlows,
+    Send,
+    Sleep,
 )
-from ._retry import Backoff, Outcome, classify_exception, classify_status, parse_retry_after
+from ._models import (
+    DEFAULT_MODEL,
+    Generation,
+    GenerationRequest,
+    PriceQuery,
+    Status,
+    check_tags,
+)
+from ._protocol import ACCEPT_ENCODING, BoundedBody, check_generation_id
+from ._retry import AnswerTooLarge
+from ._secrets import Secret, redact
+from ._store import HistoryStore
 
 log = logging.getLogger("gen3widgets")
 
 T = TypeVar("T")
-OnUpdate = Callable[[Generation], Awaitable[None] | None]
-
-MAX_VIDEO_BYTES = 512 * 1024 * 1024  # a 10 s 1280x768 clip is a few MB; anything huge is wrong
-STALE_PART_SECONDS = 3600.0  # a partial download untouched this long was abandoned
-VIDEO_CONTENT_TYPES = ("video/", "application/octet-stream", "binary/octet-stream")
-_QUEUED = frozenset({Status.QUEUED, Status.WAITING})
-
-
-# -- what a flow asks its driver to do ------------------------------------------------
-
-
-@dataclass
-class _Send:
-    request: httpx.Request
-
-
-@dataclass
-class _Sleep:
-    seconds: float
-
-
-@dataclass
-class _Notify:
-    callback: OnUpdate
-    generation: Generation
-
-
-@dataclass
-class _Fetch:
-    """Stream ``url`` into ``path``; the driver answers with the status code."""
-
-    url: str
-    path: Path
-
-
-Action = _Send | _Sleep | _Notify | _Fetch
-Flow = Generator[Action, Any, T]
-
-
-class _Secret:
-    """Holds the API key; its repr never shows it."""
-
-    __slots__ = ("_value",)
-
-    def __init__(self, value: str) -> None:
-        self._value = value
-        register_secret(value)
-
-    def reveal(self) -> str:
-        return self._value
-
-    def __repr__(self) -> str:
-        return "<secret>"
-
-    def __reduce__(self) -> Any:
-        raise TypeError("the API key holder cannot be pickled")
-
-
-def _describe_exception(exc: BaseException) -> str:
-    text = str(exc) or type(exc).__name__
-    return redact(f"{type(exc).__name__}: {text}")
 
 
 class _BaseClient:
-    """Settings and the request flows shared by ``Client`` and ``AsyncClient``."""
+    """What both clients share: settings, the ledger, and building requests from fields."""
 
     def __init__(
         self,
@@ -143,13 +95,11 @@ class _BaseClient:
         base_url: str | None = None,
         timeout: float = DEFAULT_TIMEOUT,
         max_retries: int = DEFAULT_MAX_RETRIES,
-        transport: Any = None,
-        download_dir: str | os.PathLike[str] | None = None,
+        endpoint: str | None = None,
         history: HistoryStore | bool = True,
-        _clock: Clock | None = None,
-        _durations: DurationStats | None = None,
-        _backoff: Backoff | None = None,
-        _simulated: bool = False,
+        download_dir: str | os.PathLike[str] | None = None,
+        budget_usd: float | None = None,
+        reconcile_timeout: float = DEFAULT_RECONCILE_TIMEOUT,
     ) -> None:
         key = resolve_api_key(api_key)
         if key is None:
@@ -159,403 +109,244 @@ class _BaseClient:
                 "built-in offline simulator.",
                 status_code=0,
             )
-        self._key = _Secret(key)
-        self.base_url = resolve_base_url(base_url)
-        self.timeout = timeout
-        self.max_retries = max(0, int(max_retries))
-        self.download_dir = Path(download_dir) if download_dir is not None else None
-        self._history_setting = history
-        self._history: HistoryStore | None = None
-        self.is_simulated = _simulated
-        self._clock: Clock = _clock or SYSTEM_CLOCK
-        self._durations = _durations or DURATIONS
-        self._backoff = _backoff or Backoff()
-        # When this client created a job (clock time); lets wait() schedule from submission.
-        self._submitted: OrderedDict[str, float] = OrderedDict()
+        self.download_dir = Path(download_dir).expanduser() if download_dir is not None else None
+        if history is True:
+            self._history: HistoryStore | None = HistoryStore()
+        else:
+            self._history = history or None
+        ledger: Ledger = self._history or MemoryLedger(self.download_dir or data_home() / "videos")
+        self._flows = RequestFlows(
+            key=Secret(key),
+            base_url=resolve_base_url(base_url),
+            timeout=timeout,
+            max_retries=max_retries,
+            endpoint=endpoint,
+            ledger=ledger,
+            budget_usd=budget_usd,
+            reconcile_timeout=reconcile_timeout,
+            simulated=False,
+        )
 
     def __repr__(self) -> str:
         mode = ", simulated" if self.is_simulated else ""
         return f"{type(self).__name__}(base_url={self.base_url!r}{mode})"
 
     @property
+    def base_url(self) -> str:
+        return self._flows.base_url
+
+    @property
+    def is_simulated(self) -> bool:
+        """True when this client talks to the built-in offline simulator (nothing is bought)."""
+        return self._flows.simulated
+
+    @property
     def history(self) -> HistoryStore | None:
-        """Where this client records every generation it buys (``None`` when turned off).
-
-        Every id is written the moment the create answers, so nothing bought is
-        lost if the process dies: ``gen3widgets.history()`` lists it afterwards.
-        """
-        if self._history is None and self._history_setting is not False:
-            if self._history_setting is True:
-                from ._store import HistoryStore  # the store sits above; load it on use
-
-                self._history = HistoryStore()
-            else:
-                self._history = self._history_setting
+        """The ledger every purchase is written to before it is sent (None: ``history=False``)."""
         return self._history
 
-    def _record(self, write: Callable[[HistoryStore], None]) -> None:
-        store = self.history
-        if store is None:
-            return
-        try:
-            write(store)
-        except Exception:  # a full disk must not lose the answer the caller paid for
-            log.exception("Could not write to the generation history at %s", store.path)
+    @property
+    def budget_usd(self) -> float | None:
+        return self._flows.spending.budget
 
-    # -- building requests ----------------------------------------------------------
+    @property
+    def spent_usd(self) -> float:
+        """What generations this client bought were charged, in USD."""
+        return self._flows.spending.spent
 
-    def _api_request(self, method: str, **kwargs: Any) -> httpx.Request:
-        headers = {
-            "Authorization": f"Bearer {self._key.reveal()}",
-            "Accept": "application/json",
-            "User-Agent": "gen3widgets",
-        }
-        return httpx.Request(method, create_url(self.base_url), headers=headers, **kwargs)
+    @property
+    def committed_usd(self) -> float:
+        """What this client's purchases in flight will cost at their estimates, in USD."""
+        return self._flows.spending.committed
 
-    def _as_request(
-        self, request: GenerationRequest | None, fields: dict[str, Any]
-    ) -> GenerationRequest:
-        if request is not None and fields:
-            return request.replace(**fields)
+    def check_budget(self, asked_usd: float | None, what: str = "these videos") -> None:
+        """Raise ``BudgetExceededError`` if buying ``asked_usd`` more would pass the budget."""
+        self._flows.spending.check(asked_usd, what)
+
+    def _simulate(self) -> None:
+        self._flows.simulated = True
+        if self._history is not None:
+            self._history.simulated = True
+
+    @staticmethod
+    def _as_request(request: GenerationRequest | None, fields: dict[str, Any]) -> GenerationRequest:
+        if request is not None and not isinstance(request, GenerationRequest):
+            raise TypeError(
+                f"expected a GenerationRequest or keyword fields, not {type(request).__name__}"
+            )
         if request is not None:
-            if not isinstance(request, GenerationRequest):
-                raise TypeError(
-                    f"submit() takes a GenerationRequest or keyword fields, not {type(request).__name__}"
-                )
-            return request
+            return request.replace(**fields) if fields else request
         return GenerationRequest(**fields)
 
-    # -- flows ----------------------------------------------------------------------
-
-    def _create_flow(self, request: GenerationRequest) -> Flow[Generation]:
-        """Buy one generation and record it in the history before anything else."""
-        try:
-            generation = yield from self._buy_flow(request)
-        except SubmissionUncertain as exc:
-            cause = exc.cause
-            self._record(
-                lambda store: store.record_uncertain(request, server=self.base_url, cause=cause)
-            )
-            raise
-        generation.submitted_at = time.time()
-        self._record(
-            lambda store: store.record_submitted(
-                generation, server=self.base_url, simulated=self.is_simulated
-            )
+    @classmethod
+    def _price_query(cls, request: GenerationRequest | None, fields: dict[str, Any]) -> PriceQuery:
+        if request is not None or "image" in fields:
+            return cls._as_request(request, fields).price_query
+        unknown = set(fields) - {"model", "duration", "ratio", "prompt", "seed", "last_image"}
+        if unknown:
+            raise TypeError(f"estimate() got unexpected fields: {', '.join(sorted(unknown))}")
+        return PriceQuery.of(
+            fields.get("model", DEFAULT_MODEL),
+            fields.get("duration", 5),
+            fields.get("ratio", "16:9"),
         )
-        return generation
-
-    def _buy_flow(self, request: GenerationRequest) -> Flow[Generation]:
-        """Send the create, following the rule for paid requests exactly."""
-        attempt = 0
-        while True:
-            result = yield _Send(self._api_request("POST", json=request.to_payload()))
-            retry_after: float | None = None
-            if isinstance(result, Exception):
-                outcome = classify_exception(result, paid=True)
-                if outcome is Outcome.UNCERTAIN:
-                    raise SubmissionUncertain(request, _describe_exception(result))
-                if outcome is Outcome.FAIL:
-                    raise result
-                failure: Gen3Error = TransportError(
-                    f"Could not connect to {self.base_url} ({_describe_exception(result)}). "
-                    "Nothing was sent or bought. Check your network and AIMLAPI_BASE_URL."
-                )
-            else:
-                response: httpx.Response = result
-                if response.is_success:
-                    try:
-                        generation = parse_generation(decode_json(response.text), request)
-                    except TransportError as exc:
-                        raise SubmissionUncertain(
-                            request, f"the create answered {response.status_code} but {exc}"
-                        ) from None
-                    self._remember_submission(generation)
-                    log.info("Submitted generation %s (seed %s).", generation.id, request.seed)
-                    return generation
-                outcome = classify_status(response.status_code, paid=True)
-                if outcome is Outcome.UNCERTAIN:
-                    raise SubmissionUncertain(
-                        request,
-                        f"the server answered {response.status_code} {response.reason_phrase}",
-                    )
-                retry_after = parse_retry_after(response.headers.get("Retry-After"))
-                failure = api_error(
-                    response.status_code,
-                    response.text,
-                    retry_after=retry_after,
-                    what="create request",
-                )
-                if outcome is Outcome.FAIL:
-                    raise failure
-            if attempt >= self.max_retries:
-                raise failure
-            attempt += 1
-            delay = self._backoff.delay(attempt, retry_after)
-            log.info(
-                "Create not accepted (%s); nothing bought; retrying in %.1f s.", failure, delay
-            )
-            yield _Sleep(delay)
-
-    def _get_flow(
-        self, generation_id: str, request: GenerationRequest | None = None
-    ) -> Flow[Generation]:
-        """Retrieve a generation, retrying any transient failure (GETs are free)."""
-        check_generation_id(generation_id)
-        attempt = 0
-        while True:
-            result = yield _Send(self._api_request("GET", params={"generation_id": generation_id}))
-            retry_after: float | None = None
-            if isinstance(result, Exception):
-                if classify_exception(result, paid=False) is Outcome.FAIL:
-                    raise result
-                failure: Gen3Error = TransportError(
-                    f"Could not get generation {generation_id} from {self.base_url}: "
-                    f"{_describe_exception(result)}."
-                )
-            else:
-                response: httpx.Response = result
-                if response.is_success:
-                    try:
-                        return parse_generation(decode_json(response.text), request)
-                    except TransportError as exc:
-                        failure = exc  # a truncated body: ask again
-                else:
-                    retry_after = parse_retry_after(response.headers.get("Retry-After"))
-                    failure = api_error(
-                        response.status_code, response.text, retry_after=retry_after
-                    )
-                    if classify_status(response.status_code, paid=False) is Outcome.FAIL:
-                        if isinstance(failure, NotFoundError):
-                            failure = NotFoundError(
-                                f"Generation {generation_id} was not found on {self.base_url} "
-                                "(404). Check the id, and that it was made with this API key.",
-                                status_code=404,
-                                server_message=failure.server_message,
-                                request_id=failure.request_id,
-                                body=failure.body,
-                            )
-                        raise failure
-            if attempt >= self.max_retries:
-                raise failure
-            attempt += 1
-            yield _Sleep(self._backoff.delay(attempt, retry_after))
-
-    def _wait_flow(
-        self,
-        generation_or_id: Generation | str,
-        timeout: float | None,
-        on_update: OnUpdate | None,
-    ) -> Flow[Generation]:
-        if isinstance(generation_or_id, Generation):
-            generation = generation_or_id
-        else:
-            generation = Generation(id=check_generation_id(generation_or_id), status=Status.QUEUED)
-        timeout = DEFAULT_WAIT_TIMEOUT if timeout is None else timeout
-        clock = self._clock
-        now = clock.now()
-        deadline = now + timeout
-        submitted = self._submitted.get(generation.id)
-        # A job this client did not just submit may have finished long ago: look at once.
-        since = submitted if submitted is not None else now
-        running_at = since  # the last time the job was seen unfinished
-        first = submitted is None
-        clip = generation.request.duration if generation.request else None
-        warned_transient = False
-        while not generation.done:
-            if first:
-                delay, first = 0.0, False
-            else:
-                earliest = self._durations.earliest(self.base_url, clip)
-                delay = next_poll_delay(now - since, earliest)
-            delay = min(delay, max(deadline - now, 0.0))
-            if delay > 0:
-                yield _Sleep(delay)
-            try:
-                fresh = yield from self._get_flow(generation.id, generation.request)
-            except (TransportError, ServerError, RateLimitError) as exc:
-                # The job keeps running server-side; a flaky poll must not end the wait.
-                if not warned_transient:
-                    log.warning("Polling %s failed (%s); will keep trying.", generation.id, exc)
-                    warned_transient = True
-                fresh = None
-            now = clock.now()
-            if fresh is not None:
-                changed = generation.update_from(fresh)
-                if clip is None and fresh.request is not None:
-                    clip = fresh.request.duration
-                if generation.status in _QUEUED:
-                    since = now
-                if not generation.done:
-                    running_at = now
-                elif generation.ok:
-                    # It finished between the last two looks: learn the midpoint, not the
-                    # moment it was noticed, or slow early polls would inflate what is learned.
-                    generation.job_seconds = (running_at + now) / 2 - since
-                    if clip is not None:
-                        self._durations.observe(self.base_url, clip, generation.job_seconds)
-                if changed and on_update is not None:
-                    yield _Notify(on_update, generation)
-            if not generation.done and now >= deadline:
-                self._record(lambda store: store.update(generation))
-                raise GenerationTimeout(generation, timeout)
-        self._submitted.pop(generation.id, None)
-        self._record(lambda store: store.update(generation))
-        if generation.status.failed:
-            raise GenerationFailed(generation)
-        return generation
-
-    def _download_flow(
-        self, generation: Generation, directory: str | os.PathLike[str] | None
-    ) -> Flow[Path]:
-        gid = check_generation_id(generation.id)
-        folder = Path(directory) if directory is not None else self.download_dir
-        if folder is None:
-            folder = self.history.videos_dir if self.history else data_home() / "videos"
-        target = folder / f"{gid}.mp4"
-        if target.is_file() and target.stat().st_size > 0:
-            generation.local_path = target
-            self._record(lambda store: store.update(generation))
-            return target
-        if not generation.video_url:
-            fresh = yield from self._get_flow(gid, generation.request)
-            generation.update_from(fresh)
-        if not generation.ok or not generation.video_url:
-            raise DownloadError(
-                f"Generation {gid} has no video to download (status '{generation.status}'). "
-                "Wait for it to complete first."
-            )
-        folder.mkdir(parents=True, exist_ok=True)
-        refreshed = False
-        attempt = 0
-        while True:
-            _check_video_url(gid, generation.video_url)
-            status = yield _Fetch(generation.video_url, target)
-            if status == 200:
-                generation.local_path = target
-                self._record(lambda store: store.update(generation))
-                log.info("Saved generation %s to %s.", gid, target)
-                return target
-            if status in (401, 403, 404, 410) and not refreshed:
-                # The signed URL expired: one fresh GET gives a new one.
-                refreshed = True
-                fresh = yield from self._get_flow(gid, generation.request)
-                generation.update_from(fresh)
-                if fresh.video_url:
-                    generation.video_url = fresh.video_url
-                continue
-            final_status = status is not None and status < 500 and status != 429
-            if final_status or attempt >= self.max_retries:
-                raise DownloadError(
-                    f"Could not download the video of generation {gid}: the video host answered "
-                    f"{status if status is not None else 'with a network error'}. "
-                    + (
-                        "The link may have expired; get a fresh one with client.get(id)."
-                        if status in (401, 403, 404, 410)
-                        else "Try again with client.download(generation)."
-                    )
-                )
-            attempt += 1
-            yield _Sleep(self._backoff.delay(attempt))
-
-    def _remember_submission(self, generation: Generation) -> None:
-        self._submitted[generation.id] = self._clock.now()
-        while len(self._submitted) > 1000:
-            self._submitted.popitem(last=False)
-
-    # -- shared pieces of the drivers ----------------------------------------------------
 
     @staticmethod
-    def _check_video_response(response: httpx.Response, url: str) -> None:
-        kind = response.headers.get("Content-Type", "").split(";")[0].strip().lower()
-        if kind and not kind.startswith(VIDEO_CONTENT_TYPES):
-            raise DownloadError(
-                f"Refusing the download from {httpx.URL(url).host}: it is {kind!r}, not a video."
-            )
-        length = response.headers.get("Content-Length")
-        if length and length.isdigit() and int(length) > MAX_VIDEO_BYTES:
-            raise DownloadError(
-                f"Refusing the download from {httpx.URL(url).host}: {int(length)} bytes is far "
-                "larger than any gen3a_turbo video."
-            )
+    def _as_generation(generation: Generation | str) -> Generation:
+        if isinstance(generation, Generation):
+            return generation
+        return Generation(id=check_generation_id(generation), status=Status.QUEUED)
 
     @staticmethod
-    def _temp_file(target: Path) -> tuple[int, Path]:
-        # Leftovers of a crashed download are removed once clearly abandoned; a
-        # younger one may belong to another kernel downloading the same video.
-        cutoff = time.time() - STALE_PART_SECONDS
-        for stale in target.parent.glob(f".{target.stem}.*.part"):
-            with contextlib.suppress(OSError):
-                if stale.stat().st_mtime < cutoff:
-                    stale.unlink()
-        fd, name = tempfile.mkstemp(prefix=f".{target.stem}.", suffix=".part", dir=target.parent)
-        return fd, Path(name)
-
-    @staticmethod
-    def _too_large(written: int) -> None:
-        if written > MAX_VIDEO_BYTES:
-            raise DownloadError(
-                "Refusing the download: the video host sent far more bytes than a video."
-            )
-
-    def _log_send(self, request: httpx.Request) -> None:
+    def _prepare(action: Send) -> httpx.Request:
+        """The request with its timeout, asking only for encodings ``BoundedBody`` reads."""
+        request = action.request
+        seconds = action.timeout
+        request.extensions["timeout"] = httpx.Timeout(seconds, connect=min(seconds, 10.0)).as_dict()
+        request.headers["Accept-Encoding"] = ACCEPT_ENCODING
         if log.isEnabledFor(logging.DEBUG):
             log.debug("%s %s", request.method, redact(str(request.url)))
+        return request
+
+    @staticmethod
+    def _reply(response: httpx.Response, content: bytes) -> Reply:
+        return Reply(response.status_code, response.reason_phrase, response.headers, content)
 
 
-def _check_video_url(gid: str, url: str | None) -> None:
-    """Only ever fetch a video over http(s), whatever link the server hands out."""
-    scheme = url.partition(":")[0].strip().lower() if url else ""
-    if scheme not in ("http", "https"):
-        raise DownloadError(
-            f"Refusing to download the video of generation {gid}: its link "
-            f"{short_text(str(url), 80)!r} is not an http(s) URL."
-        )
+def _body(response: httpx.Response) -> BoundedBody:
+    """Where an answer's body is read into, under the cap."""
+    if response.is_stream_consumed:  # made and read in-process (a mock transport)
+        body = BoundedBody("")
+        body.feed(response.content)
+        return body
+    return BoundedBody(response.headers.get("Content-Encoding", ""))
 
 
-def _http_timeout(seconds: float) -> httpx.Timeout:
-    return httpx.Timeout(seconds, connect=min(seconds, 10.0))
+def _video_timeout() -> httpx.Timeout:
+    # Read at call time, so the limits are one setting in ``_download``.
+    return httpx.Timeout(_download.IDLE_SECONDS, connect=10.0)
 
 
 class Client(_BaseClient):
-    """A blocking client for the AI/ML API's Runway gen3a_turbo endpoints.
+    """A blocking client for Runway image-to-video on the AI/ML API.
 
-    ``Client()`` reads ``AIMLAPI_KEY`` (and ``AIMLAPI_BASE_URL``); without a key
-    it raises ``AuthenticationError``. ``Client.auto()`` uses the offline
-    simulator instead when no key is set.
+    ``Client()`` reads ``AIMLAPI_KEY`` (and ``AIMLAPI_BASE_URL``); without a key it
+    raises ``AuthenticationError``. ``Client.auto()`` uses the offline simulator
+    instead when no key is set.
+
+    ``endpoint`` chooses the video path: ``"auto"`` (the universal path, falling
+    back once to Runway's legacy path where the universal one does not exist),
+    ``"universal"`` or ``"legacy"``. ``budget_usd`` caps what this client may
+    spend, counting purchases in flight. ``reconcile_timeout`` is how long a lost
+    create answer is looked for in the usage logs before ``SubmissionUncertain``.
+    ``history`` is where every purchase is written before it is sent (``True``:
+    ``GEN3WIDGETS_HOME``). ``transport`` is an ``httpx`` transport (tests).
     """
 
-    def __init__(self, api_key: str | None = None, **kwargs: Any) -> None:
-        super().__init__(api_key, **kwargs)
-        transport = kwargs.get("transport")
-        self._http = httpx.Client(transport=transport, timeout=_http_timeout(self.timeout))
+    def __init__(
+        self,
+        api_key: str | None = None,
+        *,
+        base_url: str | None = None,
+        timeout: float = DEFAULT_TIMEOUT,
+        max_retries: int = DEFAULT_MAX_RETRIES,
+        endpoint: str | None = None,
+        history: HistoryStore | bool = True,
+        download_dir: str | os.PathLike[str] | None = None,
+        budget_usd: float | None = None,
+        reconcile_timeout: float = DEFAULT_RECONCILE_TIMEOUT,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        super().__init__(
+            api_key,
+            base_url=base_url,
+            timeout=timeout,
+            max_retries=max_retries,
+            endpoint=endpoint,
+            history=history,
+            download_dir=download_dir,
+            budget_usd=budget_usd,
+            reconcile_timeout=reconcile_timeout,
+        )
+        self._http = httpx.Client(transport=transport)
 
     @classmethod
-    def auto(cls, api_key: str | None = None, **kwargs: Any) -> Client:
+    def auto(
+        cls,
+        api_key: str | None = None,
+        *,
+        base_url: str | None = None,
+        timeout: float = DEFAULT_TIMEOUT,
+        max_retries: int = DEFAULT_MAX_RETRIES,
+        endpoint: str | None = None,
+        history: HistoryStore | bool = True,
+        download_dir: str | os.PathLike[str] | None = None,
+        budget_usd: float | None = None,
+        reconcile_timeout: float = DEFAULT_RECONCILE_TIMEOUT,
+        transport: httpx.BaseTransport | None = None,
+    ) -> Client:
         """The real API when a key is set, else the built-in in-process simulator."""
-        from ._simulated import simulated_settings
+        settings: dict[str, Any] = {
+            "base_url": base_url,
+            "timeout": timeout,
+            "max_retries": max_retries,
+            "endpoint": endpoint,
+            "history": history,
+            "download_dir": download_dir,
+            "budget_usd": budget_usd,
+            "reconcile_timeout": reconcile_timeout,
+        }
+        if resolve_api_key(api_key) is not None or transport is not None:
+            return cls(api_key, transport=transport, **settings)
+        from ._simulated import SIMULATOR_BASE_URL, SIMULATOR_KEY, sync_transport
 
-        return cls(**simulated_settings(api_key, asynchronous=False, **kwargs))
+        settings["base_url"] = base_url or SIMULATOR_BASE_URL
+        client = cls(SIMULATOR_KEY, transport=sync_transport(), **settings)
+        client._simulate()
+        return client
 
     # -- public API -----------------------------------------------------------------
 
-    def submit(self, request: GenerationRequest | None = None, /, **fields: Any) -> Generation:
-        """Buy one generation and return it at once (status ``queued``)."""
-        return self._drive(self._create_flow(self._as_request(request, fields)))
+    def submit(
+        self,
+        request: GenerationRequest | None = None,
+        /,
+        *,
+        reconcile_timeout: float | None = None,
+        tags: Mapping[str, str] | None = None,
+        **fields: Any,
+    ) -> Generation:
+        """Buy one generation and return it at once (status ``queued``).
+
+        ``fields`` are ``GenerationRequest``'s (``prompt``, ``image``, ``model``…).
+        The submission is on disk before the request is sent; if its answer is
+        lost it is looked up in the usage logs for ``reconcile_timeout`` seconds
+        (default: the client's) before ``SubmissionUncertain``. Never sent twice.
+        ``tags`` are labels kept with the purchase in the history (a project, a shot).
+        """
+        flow = self._flows.submit(
+            self._as_request(request, fields),
+            reconcile_timeout=reconcile_timeout,
+            tags=check_tags(tags),
+        )
+        return self._drive(flow)
 
     def get(self, generation_id: str) -> Generation:
         """The generation's current state."""
-        return self._drive(self._get_flow(generation_id))
+        return self._drive(self._flows.get(generation_id))
 
     def wait(
         self,
-        generation_or_id: Generation | str,
+        generation: Generation | str,
         *,
         timeout: float | None = DEFAULT_WAIT_TIMEOUT,
         on_update: OnUpdate | None = None,
     ) -> Generation:
-        """Poll until the generation completes; raise ``GenerationFailed`` or ``GenerationTimeout``."""
-        return self._drive(self._wait_flow(generation_or_id, timeout, on_update))
+        """Poll until the generation ends; ``GenerationFailed`` or ``GenerationTimeout`` otherwise.
+
+        ``timeout`` (seconds; ``None``: no limit) is a true deadline.
+        """
+        return self._drive(self._flows.wait(self._as_generation(generation), timeout, on_update))
 
     def generate(
         self,
@@ -564,19 +355,41 @@ class Client(_BaseClient):
         *,
         timeout: float | None = DEFAULT_WAIT_TIMEOUT,
         on_update: OnUpdate | None = None,
+        reconcile_timeout: float | None = None,
+        tags: Mapping[str, str] | None = None,
         **fields: Any,
     ) -> Generation:
         """Submit and wait: the finished generation."""
-        generation = self.submit(request, **fields)
+        generation = self.submit(request, reconcile_timeout=reconcile_timeout, tags=tags, **fields)
         return self.wait(generation, timeout=timeout, on_update=on_update)
 
     def download(
         self, generation: Generation | str, directory: str | os.PathLike[str] | None = None
     ) -> Path:
-        """Save the video (streamed to a temporary file, then renamed); returns its path."""
+        """Save the video into the history's videos folder; also copy it into ``directory``.
+
+        Returns the absolute path of the copy in ``directory`` (or
+        ``download_dir``), else of the saved file.
+        """
         if isinstance(generation, str):
             generation = self.get(generation)
-        return self._drive(self._download_flow(generation, directory))
+        folder = Path(directory) if directory is not None else self.download_dir
+        return self._drive(self._flows.download(generation, folder))
+
+    def reconcile(self, *, timeout: float = 0.0) -> list[Generation]:
+        """Find uncertain submissions in the usage logs; the generations found (never re-sent)."""
+        return self._drive(self._flows.reconcile(None, timeout=timeout))
+
+    def estimate(self, request: GenerationRequest | None = None, /, **fields: Any) -> float | None:
+        """What a video would cost in USD, from the API's catalogue; None if unquotable.
+
+        Give a request, or the fields a price depends on: ``model``, ``duration``, ``ratio``.
+        """
+        return self._drive(self._flows.estimate(self._price_query(request, fields)))
+
+    def balance(self) -> float:
+        """The account's balance in USD."""
+        return self._drive(self._flows.balance())
 
     def close(self) -> None:
         self._http.close()
@@ -584,92 +397,204 @@ class Client(_BaseClient):
     def __enter__(self) -> Client:
         return self
 
-    def __exit__(self, *exc: object) -> None:
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
         self.close()
 
     # -- driver ---------------------------------------------------------------------
 
     def _drive(self, flow: Flow[T]) -> T:
-        result: Any = None
-        try:
-            while True:
-                action = flow.send(result)
-                result = None
-                if isinstance(action, _Send):
-                    self._log_send(action.request)
-                    try:
-                        result = self._http.send(action.request)
-                        result.read()
-                    except httpx.HTTPError as exc:
-                        result = exc
-                elif isinstance(action, _Sleep):
-                    self._clock.sleep(action.seconds)
-                elif isinstance(action, _Notify):
-                    action.callback(action.generation)
-                else:
-                    result = self._fetch(action)
-        except StopIteration as stop:
-            return stop.value  # type: ignore[no-any-return]
+        result: object = None
+        error: BaseException | None = None
+        while True:
+            try:
+                action = flow.send(result) if error is None else flow.throw(error)
+            except StopIteration as stop:
+                return stop.value  # type: ignore[no-any-return]
+            result, error = None, None
+            try:
+                result = self._perform(action)
+            except BaseException as exc:  # thrown into the flow, which decides
+                error = exc
 
-    def _fetch(self, action: _Fetch) -> int | None:
-        fd, part = self._temp_file(action.path)
-        try:
-            with (
-                os.fdopen(fd, "wb") as out,
-                self._http.stream("GET", action.url, follow_redirects=True) as r,
-            ):
-                if r.status_code != 200:
-                    return r.status_code
-                self._check_video_response(r, action.url)
-                written = 0
-                for chunk in r.iter_bytes(1 << 16):
-                    written += len(chunk)
-                    self._too_large(written)
-                    out.write(chunk)
-            os.replace(part, action.path)
-            return 200
-        except httpx.HTTPError as exc:
-            log.warning("Download of %s failed: %s", action.path.name, _describe_exception(exc))
+    def _perform(self, action: Action) -> object:
+        if isinstance(action, Send):
+            return self._send(action)
+        if isinstance(action, Sleep):
+            self._flows.clock.sleep(action.seconds)
             return None
-        finally:
-            with contextlib.suppress(FileNotFoundError):
-                part.unlink()
+        if isinstance(action, Notify):
+            outcome = action.callback(action.generation)
+            if inspect.iscoroutine(outcome):
+                outcome.close()
+                raise TypeError("Client calls on_update synchronously: pass a plain function")
+            return None
+        if isinstance(action, Blocking):
+            return action.work()
+        return self._fetch(action)
+
+    def _send(self, action: Send) -> Reply | Exception:
+        request = self._prepare(action)
+        started = time.monotonic()
+        try:
+            response = self._http.send(request, stream=True)
+            try:
+                body = _body(response)
+                if not response.is_stream_consumed:
+                    for chunk in response.iter_raw():
+                        body.feed(chunk)
+                        if time.monotonic() - started > action.timeout:
+                            raise httpx.ReadTimeout(
+                                "the answer trickled in too slowly", request=request
+                            )
+            finally:
+                response.close()
+        except (httpx.HTTPError, AnswerTooLarge) as exc:
+            return exc
+        return self._reply(response, body.content())
+
+    def _fetch(self, action: Fetch) -> Fetched:
+        url = action.url
+        gid = action.target.stem
+        for _hop in range(MAX_REDIRECTS + 1):
+            parsed = httpx.URL(url)
+            if action.strict and (inside := resolves_internally(parsed.host, parsed.port or 443)):
+                raise DownloadError(
+                    f"Refusing to download the video of generation {gid}: {parsed.host} "
+                    f"resolves to an internal address ({inside})."
+                )
+            fd, part = open_part(action.target)
+            try:
+                with (
+                    os.fdopen(fd, "wb") as out,
+                    self._http.stream("GET", url, timeout=_video_timeout()) as response,
+                ):
+                    if response.is_redirect:
+                        location = response.headers.get("Location", "")
+                        url = check_link(
+                            str(response.url.join(location)), gid=gid, strict=action.strict
+                        )
+                        continue
+                    if response.status_code != 200:
+                        return Fetched(response.status_code)
+                    check_headers(response, parsed.host)
+                    limits = Limits(parsed.host)
+                    for chunk in response.iter_bytes():  # as it arrives: deadlines checked
+                        limits.add(chunk)
+                        out.write(chunk)
+                    expected = expected_length(response)
+                return Fetched(200, finish(part, action.target, expected, limits.written))
+            except httpx.HTTPError as exc:
+                log.warning("Download of %s failed: %s", gid, describe_exception(exc))
+                return Fetched(None)
+            except OSError as exc:
+                raise storage_error(exc, action.target.parent, "save the video") from None
+            finally:
+                with contextlib.suppress(OSError):
+                    part.unlink(missing_ok=True)
+        raise DownloadError(f"The video link of generation {gid} redirected too many times.")
 
 
 class AsyncClient(_BaseClient):
-    """The ``asyncio`` twin of ``Client``: the same methods, awaited."""
+    """The ``asyncio`` twin of ``Client``: the same parameters and methods, awaited."""
 
-    def __init__(self, api_key: str | None = None, **kwargs: Any) -> None:
-        super().__init__(api_key, **kwargs)
-        transport = kwargs.get("transport")
-        self._http = httpx.AsyncClient(transport=transport, timeout=_http_timeout(self.timeout))
+    def __init__(
+        self,
+        api_key: str | None = None,
+        *,
+        base_url: str | None = None,
+        timeout: float = DEFAULT_TIMEOUT,
+        max_retries: int = DEFAULT_MAX_RETRIES,
+        endpoint: str | None = None,
+        history: HistoryStore | bool = True,
+        download_dir: str | os.PathLike[str] | None = None,
+        budget_usd: float | None = None,
+        reconcile_timeout: float = DEFAULT_RECONCILE_TIMEOUT,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        super().__init__(
+            api_key,
+            base_url=base_url,
+            timeout=timeout,
+            max_retries=max_retries,
+            endpoint=endpoint,
+            history=history,
+            download_dir=download_dir,
+            budget_usd=budget_usd,
+            reconcile_timeout=reconcile_timeout,
+        )
+        self._http = httpx.AsyncClient(transport=transport)
 
     @classmethod
-    def auto(cls, api_key: str | None = None, **kwargs: Any) -> AsyncClient:
+    def auto(
+        cls,
+        api_key: str | None = None,
+        *,
+        base_url: str | None = None,
+        timeout: float = DEFAULT_TIMEOUT,
+        max_retries: int = DEFAULT_MAX_RETRIES,
+        endpoint: str | None = None,
+        history: HistoryStore | bool = True,
+        download_dir: str | os.PathLike[str] | None = None,
+        budget_usd: float | None = None,
+        reconcile_timeout: float = DEFAULT_RECONCILE_TIMEOUT,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> AsyncClient:
         """The real API when a key is set, else the built-in in-process simulator."""
-        from ._simulated import simulated_settings
+        settings: dict[str, Any] = {
+            "base_url": base_url,
+            "timeout": timeout,
+            "max_retries": max_retries,
+            "endpoint": endpoint,
+            "history": history,
+            "download_dir": download_dir,
+            "budget_usd": budget_usd,
+            "reconcile_timeout": reconcile_timeout,
+        }
+        if resolve_api_key(api_key) is not None or transport is not None:
+            return cls(api_key, transport=transport, **settings)
+        from ._simulated import SIMULATOR_BASE_URL, SIMULATOR_KEY, async_transport
 
-        return cls(**simulated_settings(api_key, asynchronous=True, **kwargs))
+        settings["base_url"] = base_url or SIMULATOR_BASE_URL
+        client = cls(SIMULATOR_KEY, transport=async_transport(), **settings)
+        client._simulate()
+        return client
 
     async def submit(
-        self, request: GenerationRequest | None = None, /, **fields: Any
+        self,
+        request: GenerationRequest | None = None,
+        /,
+        *,
+        reconcile_timeout: float | None = None,
+        tags: Mapping[str, str] | None = None,
+        **fields: Any,
     ) -> Generation:
-        """Buy one generation and return it at once (status ``queued``)."""
-        return await self._drive(self._create_flow(self._as_request(request, fields)))
+        """Buy one generation and return it at once (status ``queued``); see ``Client.submit``."""
+        flow = self._flows.submit(
+            self._as_request(request, fields),
+            reconcile_timeout=reconcile_timeout,
+            tags=check_tags(tags),
+        )
+        return await self._drive(flow)
 
     async def get(self, generation_id: str) -> Generation:
         """The generation's current state."""
-        return await self._drive(self._get_flow(generation_id))
+        return await self._drive(self._flows.get(generation_id))
 
     async def wait(
         self,
-        generation_or_id: Generation | str,
+        generation: Generation | str,
         *,
         timeout: float | None = DEFAULT_WAIT_TIMEOUT,
         on_update: OnUpdate | None = None,
     ) -> Generation:
-        """Poll until the generation completes; raise ``GenerationFailed`` or ``GenerationTimeout``."""
-        return await self._drive(self._wait_flow(generation_or_id, timeout, on_update))
+        """Poll until the generation ends; ``timeout`` (None: no limit) is a true deadline."""
+        flow = self._flows.wait(self._as_generation(generation), timeout, on_update)
+        return await self._drive(flow)
 
     async def generate(
         self,
@@ -678,19 +603,38 @@ class AsyncClient(_BaseClient):
         *,
         timeout: float | None = DEFAULT_WAIT_TIMEOUT,
         on_update: OnUpdate | None = None,
+        reconcile_timeout: float | None = None,
+        tags: Mapping[str, str] | None = None,
         **fields: Any,
     ) -> Generation:
         """Submit and wait: the finished generation."""
-        generation = await self.submit(request, **fields)
+        generation = await self.submit(
+            request, reconcile_timeout=reconcile_timeout, tags=tags, **fields
+        )
         return await self.wait(generation, timeout=timeout, on_update=on_update)
 
     async def download(
         self, generation: Generation | str, directory: str | os.PathLike[str] | None = None
     ) -> Path:
-        """Save the video (streamed to a temporary file, then renamed); returns its path."""
+        """Save the video (see ``Client.download``); returns its absolute path."""
         if isinstance(generation, str):
             generation = await self.get(generation)
-        return await self._drive(self._download_flow(generation, directory))
+        folder = Path(directory) if directory is not None else self.download_dir
+        return await self._drive(self._flows.download(generation, folder))
+
+    async def reconcile(self, *, timeout: float = 0.0) -> list[Generation]:
+        """Find uncertain submissions in the usage logs; the generations found (never re-sent)."""
+        return await self._drive(self._flows.reconcile(None, timeout=timeout))
+
+    async def estimate(
+        self, request: GenerationRequest | None = None, /, **fields: Any
+    ) -> float | None:
+        """What a video would cost in USD; see ``Client.estimate``."""
+        return await self._drive(self._flows.estimate(self._price_query(request, fields)))
+
+    async def balance(self) -> float:
+        """The account's balance in USD."""
+        return await self._drive(self._flows.balance())
 
     async def close(self) -> None:
         await self._http.aclose()
@@ -706,48 +650,102 @@ class AsyncClient(_BaseClient):
     ) -> None:
         await self.close()
 
-    async def _drive(self, flow: Flow[T]) -> T:
-        result: Any = None
-        try:
-            while True:
-                action = flow.send(result)
-                result = None
-                if isinstance(action, _Send):
-                    self._log_send(action.request)
-                    try:
-                        result = await self._http.send(action.request)
-                        await result.aread()
-                    except httpx.HTTPError as exc:
-                        result = exc
-                elif isinstance(action, _Sleep):
-                    await self._clock.async_sleep(action.seconds)
-                elif isinstance(action, _Notify):
-                    outcome = action.callback(action.generation)
-                    if inspect.isawaitable(outcome):
-                        await outcome
-                else:
-                    result = await self._fetch(action)
-        except StopIteration as stop:
-            return stop.value  # type: ignore[no-any-return]
+    # -- driver ---------------------------------------------------------------------
 
-    async def _fetch(self, action: _Fetch) -> int | None:
-        fd, part = self._temp_file(action.path)
-        try:
-            with os.fdopen(fd, "wb") as out:
-                async with self._http.stream("GET", action.url, follow_redirects=True) as r:
-                    if r.status_code != 200:
-                        return r.status_code
-                    self._check_video_response(r, action.url)
-                    written = 0
-                    async for chunk in r.aiter_bytes(1 << 16):
-                        written += len(chunk)
-                        self._too_large(written)
-                        out.write(chunk)
-            os.replace(part, action.path)
-            return 200
-        except httpx.HTTPError as exc:
-            log.warning("Download of %s failed: %s", action.path.name, _describe_exception(exc))
+    async def _drive(self, flow: Flow[T]) -> T:
+        result: object = None
+        error: BaseException | None = None
+        while True:
+            try:
+                action = flow.send(result) if error is None else flow.throw(error)
+            except StopIteration as stop:
+                return stop.value  # type: ignore[no-any-return]
+            result, error = None, None
+            try:
+                result = await self._perform(action)
+            except BaseException as exc:  # thrown into the flow (cancellation too)
+                error = exc
+
+    async def _perform(self, action: Action) -> object:
+        if isinstance(action, Send):
+            return await self._send(action)
+        if isinstance(action, Sleep):
+            await self._flows.clock.async_sleep(action.seconds)
             return None
-        finally:
-            with contextlib.suppress(FileNotFoundError):
-                part.unlink()
+        if isinstance(action, Notify):
+            outcome = action.callback(action.generation)
+            if inspect.isawaitable(outcome):
+                await outcome
+            return None
+        if isinstance(action, Blocking):
+            return await asyncio.to_thread(action.work)  # sqlite never blocks the event loop
+        return await self._fetch(action)
+
+    async def _send(self, action: Send) -> Reply | Exception:
+        request = self._prepare(action)
+        try:
+            with anyio.fail_after(action.timeout):  # the whole answer, not each read
+                response = await self._http.send(request, stream=True)
+                try:
+                    body = _body(response)
+                    if not response.is_stream_consumed:
+                        async for chunk in response.aiter_raw():
+                            body.feed(chunk)
+                finally:
+                    await response.aclose()
+        except TimeoutError:
+            return httpx.ReadTimeout("no whole answer in time", request=request)
+        except (httpx.HTTPError, AnswerTooLarge) as exc:
+            return exc
+        return self._reply(response, body.content())
+
+    async def _fetch(self, action: Fetch) -> Fetched:
+        url = action.url
+        gid = action.target.stem
+        for _hop in range(MAX_REDIRECTS + 1):
+            parsed = httpx.URL(url)
+            if action.strict:
+                inside = await asyncio.to_thread(
+                    resolves_internally, parsed.host, parsed.port or 443
+                )
+                if inside:
+                    raise DownloadError(
+                        f"Refusing to download the video of generation {gid}: {parsed.host} "
+                        f"resolves to an internal address ({inside})."
+                    )
+            fd, part = open_part(action.target)
+            try:
+                limits = Limits(parsed.host)
+                with os.fdopen(fd, "wb") as out, anyio.fail_after(_download.OVERALL_SECONDS):
+                    async with self._stream(url) as response:
+                        if response.is_redirect:
+                            location = response.headers.get("Location", "")
+                            url = check_link(
+                                str(response.url.join(location)), gid=gid, strict=action.strict
+                            )
+                            continue
+                        if response.status_code != 200:
+                            return Fetched(response.status_code)
+                        check_headers(response, parsed.host)
+                        async for chunk in response.aiter_bytes():
+                            limits.add(chunk)
+                            out.write(chunk)
+                        expected = expected_length(response)
+                problem = await asyncio.to_thread(
+                    finish, part, action.target, expected, limits.written
+                )
+                return Fetched(200, problem)
+            except (httpx.HTTPError, TimeoutError) as exc:
+                log.warning("Download of %s failed: %s", gid, describe_exception(exc))
+                return Fetched(None)
+            except OSError as exc:
+                raise storage_error(exc, action.target.parent, "save the video") from None
+            finally:
+                with contextlib.suppress(OSError):
+                    part.unlink(missing_ok=True)
+        raise DownloadError(f"The video link of generation {gid} redirected too many times.")
+
+    @contextlib.asynccontextmanager
+    async def _stream(self, url: str) -> AsyncIterator[httpx.Response]:
+        async with self._http.stream("GET", url, timeout=_video_timeout()) as response:
+            yield response

@@ -9,13 +9,15 @@ DEFAULT_BASE_URL = "https://api.aimlapi.com"
 API_KEY_ENV = "AIMLAPI_KEY"
 BASE_URL_ENV = "AIMLAPI_BASE_URL"
 HOME_ENV = "GEN3WIDGETS_HOME"
+ENDPOINT_ENV = "GEN3WIDGETS_ENDPOINT"
 
-MODEL = "gen3a_turbo"
-GENERATION_PATH = "/v2/generate/video/runway/generation"
-
+ENDPOINT_CHOICES = ("auto", "universal", "legacy")
 DEFAULT_TIMEOUT = 30.0  # seconds for one HTTP request
-DEFAULT_MAX_RETRIES = 4  # retries of one request (GETs; safe creates)
+DEFAULT_MAX_RETRIES = 4  # retries of one request (GETs; creates the server cannot have bought)
 DEFAULT_WAIT_TIMEOUT = 600.0  # seconds for a whole generation to finish
+# How long a lost create answer is looked for in the usage logs before it is reported
+# uncertain; the logs come from an analytics pipeline and lag the request a little.
+DEFAULT_RECONCILE_TIMEOUT = 120.0
 
 
 def resolve_api_key(api_key: str | None = None) -> str | None:
@@ -30,6 +32,19 @@ def resolve_api_key(api_key: str | None = None) -> str | None:
 def resolve_base_url(base_url: str | None = None) -> str:
     value = base_url or os.environ.get(BASE_URL_ENV, "").strip() or DEFAULT_BASE_URL
     return value.rstrip("/")
+
+
+def resolve_endpoint(endpoint: str | None = None) -> str:
+    """Which video path to use: ``auto`` (universal, falling back to legacy), or one of them."""
+    value = endpoint or os.environ.get(ENDPOINT_ENV, "").strip().lower() or "auto"
+    if value not in ENDPOINT_CHOICES:
+        from ._errors import ConfigurationError
+
+        raise ConfigurationError(
+            f"endpoint must be one of {', '.join(ENDPOINT_CHOICES)}, not {value!r} "
+            f"(from the argument or {ENDPOINT_ENV})."
+        )
+    return value
 
 
 def data_home(home: str | os.PathLike[str] | None = None) -> Path:

@@ -1,9 +1,8 @@
-"""Planning a seed grid without widgets: which requests, in which cells, at what cost.
+"""Planning a seed grid without widgets: which requests, in which cells.
 
     plan = plan_grid("a slow dolly shot", "cat.png", seeds=4)
     plan.problems            # {} when every request is valid; else every problem, by field
-    [c.request for c in plan.cells]   # row-major: prompt, then seed
-    plan.estimate_tokens()
+    plan.requests            # row-major: prompt, then seed (what a price quote needs)
 
 Nothing here buys, speaks HTTP or shows anything: ``SeedGrid``, the ``%gen3``
 magic and scripts all plan the same way. Every request is built (and so
@@ -19,7 +18,7 @@ from typing import Any
 
 from ._errors import ValidationError
 from ._images import PreparedImage
-from ._models import MAX_SEED, GenerationRequest, estimate_tokens
+from ._models import DEFAULT_MODEL, MAX_SEED, GenerationRequest
 
 
 @dataclass(frozen=True)
@@ -66,9 +65,10 @@ class GridPlan:
             raise IndexError(f"no cell at {(row, col)}: the grid is {self.shape}")
         return row * cols + col
 
-    def estimate_tokens(self) -> int:
-        """What buying every cell once is expected to cost, in tokens."""
-        return estimate_tokens(self.duration, len(self.cells))
+    @property
+    def requests(self) -> list[GenerationRequest]:
+        """Every cell's request, in grid order."""
+        return [cell.request for cell in self.cells]
 
 
 def plan_grid(
@@ -79,6 +79,7 @@ def plan_grid(
     last_image: Any = None,
     duration: int = 5,
     ratio: str | None = "16:9",
+    model: str = DEFAULT_MODEL,
     prompts: Sequence[str] | None = None,
     columns: int | None = None,
 ) -> GridPlan:
@@ -96,7 +97,12 @@ def plan_grid(
     rows: list[GenerationRequest] = []
     try:  # what every cell shares: checked (and the image decoded) once
         common = GenerationRequest(
-            prompt="", image=image, last_image=last_image, duration=duration, ratio=ratio
+            prompt="",
+            image=image,
+            last_image=last_image,
+            duration=duration,
+            ratio=ratio,
+            model=model,
         )
     except ValidationError as exc:
         _merge(problems, exc.problems)

@@ -3,13 +3,14 @@
 Goal: notice completion within about a second of it happening while sending
 few requests. A fixed fast interval is wasteful for 25–60 s jobs and a fixed
 slow one (the API's own samples poll every 10 s) is late by seconds. So the
-schedule learns how long jobs take on a given server (per clip duration),
+schedule learns how long jobs take on a given server (per model and clip duration),
 checks only sparsely until the earliest plausible finish, and then polls
 every ``NEAR_INTERVAL`` seconds. With nothing learned yet it polls at the near
 interval for the first ``NO_HISTORY_BRISK`` seconds and then backs off gently.
 
 Time is measured from the last moment the job was seen ``queued`` (or from
 submission), so time spent waiting for a server slot does not skew it.
+``PollTimeline`` keeps that state for one wait; ``DurationStats`` what is learned.
 """
 
 from __future__ import annotations
@@ -56,31 +57,32 @@ def next_poll_delay(elapsed: float, earliest: float | None) -> float:
 
 
 class DurationStats:
-    """Recent job durations per (server, clip duration); thread-safe, in memory.
+    """Recent job durations per (server, model, clip duration); thread-safe, in memory.
 
-    The job store feeds it past durations at start-up so that what was learned
-    survives a kernel restart.
+    Each client has its own, fed at start-up with what its history learned, so
+    what was learned survives a kernel restart. gen4_turbo is not gen3a_turbo,
+    and a 10 s clip is not a 5 s one: each kind of job is learned on its own.
     """
 
     def __init__(self) -> None:
-        self._samples: dict[tuple[str, int], deque[float]] = {}
+        self._samples: dict[tuple[str, str, int], deque[float]] = {}
         self._lock = threading.Lock()
 
-    def observe(self, server: str, clip_seconds: int, job_seconds: float) -> None:
-        if job_seconds <= 0:
+    def observe(self, server: str, model: str, clip_seconds: int, job_seconds: float) -> None:
+        if not job_seconds > 0:
             return
         with self._lock:
-            key = (server, clip_seconds)
+            key = (server, model, clip_seconds)
             self._samples.setdefault(key, deque(maxlen=SAMPLES_KEPT)).append(job_seconds)
 
-    def observe_many(self, server: str, samples: Iterable[tuple[int, float]]) -> None:
-        for clip_seconds, job_seconds in samples:
-            self.observe(server, clip_seconds, job_seconds)
+    def observe_many(self, server: str, samples: Iterable[tuple[str, int, float]]) -> None:
+        for model, clip_seconds, job_seconds in samples:
+            self.observe(server, model, clip_seconds, job_seconds)
 
-    def earliest(self, server: str, clip_seconds: int | None) -> float | None:
+    def earliest(self, server: str, model: str, clip_seconds: int | None) -> float | None:
         """The earliest plausible finish for a new job, or ``None`` if nothing is known."""
         with self._lock:
-            samples = self._samples.get((server, clip_seconds)) if clip_seconds else None
+            samples = self._samples.get((server, model, clip_seconds)) if clip_seconds else None
             if samples:
                 return _earliest_of(list(samples))
         # Before anything is learned, the real API's documented 25–60 s still says
@@ -100,5 +102,46 @@ def _earliest_of(samples: list[float]) -> float:
     return max(MIN_FACTOR * shortest, shortest - SPREAD_STEPS * gap)
 
 
-# Shared by every client in the process, so all of them learn together.
-DURATIONS = DurationStats()
+class PollTimeline:
+    """One wait's sense of time: when to look next, and how long the job took.
+
+    All times are the client clock's (monotonic seconds). ``since`` is when the
+    job last stopped being queued (or was submitted): the schedule and what is
+    learned count from there, so time spent waiting for a server slot skews
+    neither. ``deadline`` is a true deadline: no delay it hands out runs past it.
+    """
+
+    def __init__(
+        self, *, now: float, deadline: float, submitted_at: float | None, earliest: float | None
+    ) -> None:
+        self.deadline = deadline
+        # A job this client did not just submit may have finished long ago: look at once.
+        self._look_now = submitted_at is None
+        self.since = submitted_at if submitted_at is not None else now
+        self._running_at = self.since  # the last moment the job was seen unfinished
+        self.earliest = earliest
+
+    def remaining(self, now: float) -> float:
+        return max(self.deadline - now, 0.0)
+
+    def next_delay(self, now: float) -> float:
+        """Seconds to sleep before the next look, never past the deadline."""
+        if self._look_now:
+            self._look_now = False
+            return 0.0
+        return min(next_poll_delay(now - self.since, self.earliest), self.remaining(now))
+
+    def saw(self, *, now: float, queued: bool, done: bool) -> None:
+        """Record one look's outcome."""
+        if queued:
+            self.since = now
+        if not done:
+            self._running_at = now
+
+    def job_seconds(self, now: float) -> float:
+        """How long the job took, once seen finished at ``now``.
+
+        It finished between the last two looks: the midpoint, not the moment it
+        was noticed, or slow early polls would inflate what is learned.
+        """
+        return (self._running_at + now) / 2 - self.since

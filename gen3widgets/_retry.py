@@ -23,7 +23,11 @@ RETRY_AFTER_CAP = 60.0
 class Outcome(Enum):
     RETRY = "retry"  # transient and safe to send again
     UNCERTAIN = "uncertain"  # a create may have been bought: stop, tell the user
-    FAIL = "fail"  # a final answer: raise it
+    FAIL = "fail"  # a final answer: hand it to the caller
+
+
+class AnswerTooLarge(Exception):
+    """The answer's body passed the size cap: it is not an API answer."""
 
 
 # Raised before a single byte of the request left this machine.
@@ -44,6 +48,9 @@ def classify_exception(exc: Exception, *, paid: bool) -> Outcome:
     if isinstance(exc, httpx.HTTPError):
         # Sent, or maybe sent, and no usable answer: free to repeat only for a GET.
         return Outcome.UNCERTAIN if paid else Outcome.RETRY
+    if isinstance(exc, AnswerTooLarge):
+        # A create was answered, but not readably; a GET that floods will flood again.
+        return Outcome.UNCERTAIN if paid else Outcome.FAIL
     return Outcome.FAIL
 
 
@@ -67,7 +74,7 @@ def parse_retry_after(value: str | None, *, now: float | None = None) -> float |
     except ValueError:
         try:
             when = email.utils.parsedate_to_datetime(value)
-        except (TypeError, ValueError, IndexError):
+        except (TypeError, ValueError, IndexError, OverflowError):
             return None
         if when is None:
             return None

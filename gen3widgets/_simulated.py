@@ -10,11 +10,10 @@ from __future__ import annotations
 import asyncio
 import secrets
 import threading
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import httpx
 
-from ._config import resolve_api_key
 from ._errors import ConfigurationError
 
 if TYPE_CHECKING:
@@ -74,17 +73,11 @@ class _ThreadHopTransport(httpx.AsyncBaseTransport):
         return None
 
 
-def simulated_settings(api_key: str | None, *, asynchronous: bool, **kwargs: Any) -> dict[str, Any]:
-    """Client arguments: unchanged with a key (or an explicit transport), else the simulator."""
-    if resolve_api_key(api_key) is not None or kwargs.get("transport") is not None:
-        return {"api_key": api_key, **kwargs}
-    sim = shared_simulator()
-    sync_transport = sim.sync_transport()
-    transport = _ThreadHopTransport(sync_transport) if asynchronous else sync_transport
-    kwargs.setdefault("base_url", SIMULATOR_BASE_URL)
-    return {
-        "api_key": SIMULATOR_KEY,
-        "transport": transport,
-        "_simulated": True,
-        **kwargs,
-    }
+def sync_transport() -> httpx.BaseTransport:
+    """A transport to the shared in-process simulator, for a ``Client``."""
+    return shared_simulator().sync_transport()
+
+
+def async_transport() -> httpx.AsyncBaseTransport:
+    """A transport to the shared in-process simulator, for an ``AsyncClient``."""
+    return _ThreadHopTransport(shared_simulator().sync_transport())

@@ -1,7 +1,7 @@
 """IPython magics: ``%gen3`` and ``%%gen3``, loaded with ``%load_ext gen3widgets``.
 
     %gen3 "a slow dolly shot over the lake" --image lake.jpg --seed 7
-    %gen3 "waves at dusk" --image lake.jpg --seeds 1,2,3,4 --ratio 16:9
+    %gen3 "waves at dusk" --image lake.jpg --seeds 1,2,3,4 --model runway/gen4_turbo --ratio 21:9
 
     %%gen3 --image lake.jpg --duration 10
     A slow dolly shot over the lake at sunset,
@@ -24,7 +24,7 @@ from typing import Any, NoReturn, cast
 
 from IPython.core.magic import Magics, line_cell_magic, magics_class
 
-from ._cli import add_request_arguments, build_requests, request_seeds
+from ._args import add_request_arguments, build_requests, request_seeds, widget_options
 from ._errors import ConfigurationError, ValidationError
 
 __all__ = ["Gen3Magics", "load_ipython_extension", "unload_ipython_extension"]
@@ -51,7 +51,8 @@ def build_parser(prog: str = "%gen3") -> argparse.ArgumentParser:
     """The options of ``%gen3`` / ``%%gen3``."""
     parser = _Parser(
         prog=prog,
-        description="Generate a video with Runway gen3a_turbo and show it here. "
+        description="Generate a video with Runway gen3a_turbo or runway/gen4_turbo and show "
+        "it here. "
         "Uses the real AI/ML API when AIMLAPI_KEY is set, else the offline simulator.",
         epilog='Example: %gen3 "a slow dolly shot" --image lake.jpg --seeds 1,2,3',
     )
@@ -96,35 +97,21 @@ def parse(line: str, cell: str | None = None) -> tuple[str, argparse.Namespace]:
 def make_widget(prompt: str, args: argparse.Namespace) -> Any:
     """A submitted ``GenerationPanel`` (one seed) or ``SeedGrid`` (several seeds)."""
     build_requests(prompt, args)  # validate first: nothing is shown or sent when invalid
-    ratio = None if args.ratio == "auto" else args.ratio
     seeds = request_seeds(args)
+    options = widget_options(args)
+    if args.budget is not None:
+        options["budget_usd"] = args.budget
     if len(seeds) == 1:
         from .widgets.panel import GenerationPanel
 
-        panel = GenerationPanel(
-            prompt=prompt,
-            image=args.image,
-            last_image=args.last_image,
-            duration=args.duration,
-            ratio=ratio,
-            seed=seeds[0],
-        )
+        panel = GenerationPanel(prompt=prompt, image=args.image, seed=seeds[0], **options)
         panel.submit()
         return panel
     from .widgets.grid import SeedGrid
 
-    options: dict[str, Any] = {}
     if args.columns is not None:
         options["columns"] = args.columns
-    grid = SeedGrid(
-        prompt,
-        args.image,
-        [seed for seed in seeds if seed is not None],
-        last_image=args.last_image,
-        duration=args.duration,
-        ratio=ratio,
-        **options,
-    )
+    grid = SeedGrid(prompt, args.image, [s for s in seeds if s is not None], **options)
     grid.submit()
     return grid
 

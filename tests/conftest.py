@@ -18,3 +18,14 @@ def _isolated_home(
     monkeypatch.setenv("GEN3WIDGETS_HOME", str(tmp_path_factory.mktemp("gen3home")))
     monkeypatch.delenv("AIMLAPI_KEY", raising=False)
     monkeypatch.delenv("AIMLAPI_BASE_URL", raising=False)
+
+
+# Client fixtures (``kind``, ``api``, ``make_api``, ``server``, ``loop``), for every test.
+from tests.client_support import (  # noqa: E402, F401
+    _forget_known_paths,
+    api,
+    kind,
+    loop,
+    make_api,
+    server,
+)

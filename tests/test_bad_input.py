@@ -79,6 +79,7 @@ def file_case(id: str, make: Callable[[Path], str], field: str = "image") -> Cas
 
 
 LONG_URL = "https://images.example.com/" + "a" * 2100 + ".png"
+EPS = b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 16 16\nshowpage\n%%EOF\n"
 CASES = [
     # ratio
     case("ratio-4:3", "ratio", ratio="4:3"),
@@ -109,6 +110,20 @@ CASES = [
     case("url-single-label-host", "image", image="https://localhost/cat.png"),
     case("url-credentials", "image", image="https://user:pw@images.example.com/cat.png"),
     case("url-too-long", "image", image=LONG_URL),
+    case("url-too-long-once-encoded", "image", image="https://images.example.com/" + "é" * 700),
+    case("url-ipv4-trailing-dot", "image", image="https://127.0.0.1./cat.png"),
+    case("url-ipv4-short", "image", image="https://127.1/cat.png"),
+    case("url-ipv4-hex", "image", image="https://0x7f.0.0.1/cat.png"),
+    case("url-ipv4-integer", "image", image="https://2130706433/cat.png"),
+    case("url-ipv4-octal", "image", image="https://0177.0.0.1/cat.png"),
+    case("url-newline", "image", image="https://images.example.com/ca\nt.png"),
+    case("url-tab", "image", image="https://images.exam\tple.com/cat.png"),
+    case("url-space", "image", image="https://images.example.com/my cat.png"),
+    case("url-port-99999", "image", image="https://images.example.com:99999/cat.png"),
+    case("url-port-0", "image", image="https://images.example.com:0/cat.png"),
+    case("url-port-abc", "image", image="https://images.example.com:abc/cat.png"),
+    case("url-empty-credentials", "image", image="https://:@images.example.com/cat.png"),
+    case("url-backslash", "image", image="https://images.example.com\\evil.example/cat.png"),
     case("last-image-url-http", "last_image", last_image="http://images.example.com/end.png"),
     # files
     Case("file-missing", "image", lambda tmp: {"image": str(tmp / "no-such-image.png")}),
@@ -116,6 +131,10 @@ CASES = [
     file_case("file-not-an-image", lambda tmp: write(tmp, "notes.png", b"just some text\n")),
     file_case("file-corrupt-png", lambda tmp: write(tmp, "broken.png", image_bytes()[:60])),
     file_case("file-6mb", lambda tmp: write(tmp, "huge.png", six_megabyte_png())),
+    file_case("file-4.5mb-data-uri-too-big", lambda tmp: write(tmp, "big.png", bytes(4_500_000))),
+    file_case("file-eps-named-png", lambda tmp: write(tmp, "photo.png", EPS)),
+    Case("file-name-too-long", "image", lambda tmp: {"image": str(tmp / ("a" * 5000 + ".png"))}),
+    case("file-name-with-nul", "image", image="cat\x00.png"),
     file_case("file-gif", lambda tmp: write(tmp, "anim.gif", image_bytes(fmt="GIF"))),
     file_case(
         "last-image-file-bmp",
@@ -126,6 +145,8 @@ CASES = [
     case("bytes-empty", "image", image=b""),
     case("bytes-gif", "image", image=image_bytes(fmt="GIF")),
     case("bytes-bmp", "image", image=image_bytes(fmt="BMP")),
+    case("bytes-tiff", "image", image=image_bytes(fmt="TIFF")),
+    case("bytes-eps", "image", image=EPS),
     case("bytes-6mb", "image", image=b"lazy"),  # replaced below: built on first use
     case("string-empty", "image", image="   "),
     case("image-missing", "image", image=None),
@@ -135,6 +156,8 @@ CASES = [
     case("data-uri-gif", "image", image=data_uri(image_bytes(fmt="GIF"), "image/gif")),
     case("data-uri-bad-base64", "image", image="data:image/png;base64,@@not-base64@@"),
     case("data-uri-no-type", "image", image="data:;base64,AAAA"),
+    case("data-uri-eps-as-png", "image", image=data_uri(EPS, "image/png")),
+    case("data-uri-over-5mb", "image", image="data:image/png;base64," + "A" * (5 * 2**20)),
     # aspect ratio outside 0.5-2 when the ratio comes from the image
     case("aspect-3:1", "image", ratio=None, image=image_bytes((300, 100))),
     case("aspect-1:3", "image", ratio=None, image=image_bytes((100, 300))),

@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import base64
 import json
+import threading
+from pathlib import Path
 
 import pytest
 
-from gen3widgets import DownloadError, GenerationFailed, GenerationRequest
+from gen3widgets import DownloadError, GenerationFailed, GenerationRequest, _previews
 from gen3widgets._jobs import JobState
 from gen3widgets._previews import poster_path, preview_path
 from gen3widgets.simulator import Faults
@@ -81,7 +83,8 @@ def test_a_completed_job_is_served_on_demand_never_as_state(harness: Harness) ->
     assert details["seed"] == "1234" and details["id"] == generation.id
     assert details["file"] == str(generation.local_path)
     assert details["model"] == "gen3a_turbo" and details["length"] == f"5{NBSP}s"
-    assert details["cost"] == f"262,500{NBSP}tokens"  # a real (not simulated) server's count
+    assert generation.cost_usd is not None  # a real (not simulated) server's charge
+    assert details["cost"] == f"${generation.cost_usd:.2f}"
     assert view["message"] == [] and view["link"] is None
 
     clip = view["clip"]
@@ -125,8 +128,14 @@ def test_a_big_clip_arrives_in_chunks_and_a_made_up_key_gets_nothing(harness: Ha
             front.fetch(key, f"bad-{i}")
 
 
-def test_a_clip_without_previews_still_plays_and_says_why(harness: Harness) -> None:
-    _, runner = harness.sim_runner()  # fake_render: bytes no decoder accepts
+def test_a_clip_without_previews_still_plays_and_says_why(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(video: Path) -> None:
+        raise ValueError("the encoder is missing")
+
+    monkeypatch.setattr(_previews, "_make", broken)
+    _, runner = harness.sim_runner()
     card = GenerationCard()
     front = FrontEnd(card)
     card.bind(runner.submit(_request()))
@@ -135,7 +144,9 @@ def test_a_clip_without_previews_still_plays_and_says_why(harness: Harness) -> N
 
     clip = card.view["clip"]
     assert clip["preview"] is None and clip["poster"] is False and card.posters == {}
-    assert "the full clip plays instead" in _details(card)["preview"]
+    assert _details(card)["preview"] == (
+        "not made (the encoder is missing); the full clip plays instead"
+    )
     assert front.fetch(clip["full"]) == generation.local_path.read_bytes()  # type: ignore[union-attr]
 
 
@@ -196,17 +207,31 @@ def test_completed_but_not_downloaded_offers_the_link(harness: Harness) -> None:
     assert card.view["link"] == generation.video_url
 
 
-def test_a_failed_download_shows_the_message_and_the_link(harness: Harness) -> None:
+def test_a_video_not_fetched_offers_its_link_and_a_free_fetch_again(harness: Harness) -> None:
     url = "https://cdn.example.com/v/clip.mp4?_jwt=a&b=<c>"
-    runner = harness.runner(CountingMock(lost_video_api(url)).transport)
+    back = threading.Event()
+    mock = CountingMock(lost_video_api(url, back))
+    runner = harness.runner(mock.transport)
     card = GenerationCard()
+    front = FrontEnd(card)
     job = runner.submit(_request())
     card.bind(job)
     with pytest.raises(DownloadError):
         job.wait(30)
-    assert job.state is JobState.FAILED
-    assert "Could not download" in " ".join(card.view["message"])
-    assert card.view["link"] == url
+    assert job.state is JobState.NOT_FETCHED
+    view = card.view
+    assert view["can_fetch"] and view["tone"] == "warning"
+    assert view["chip"] == "bought, video not fetched"
+    assert "Could not download" in " ".join(view["message"])
+    assert view["link"] == url
+
+    back.set()  # the video host answers again
+    front.click("fetch")
+    generation = job.wait(30)
+    until(card, lambda: _ready(card))
+    assert job.state is JobState.COMPLETED and not card.view["can_fetch"]
+    assert sum(r.method == "POST" for r in mock.requests) == 1  # nothing bought again
+    assert front.fetch(card.view["clip"]["full"]) == generation.local_path.read_bytes()  # type: ignore[union-attr]
 
 
 def test_a_link_that_is_not_http_is_never_offered(harness: Harness) -> None:

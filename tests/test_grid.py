@@ -18,11 +18,12 @@ from PIL import Image
 
 from gen3widgets import AsyncClient, ServerError, ValidationError
 from gen3widgets._jobs import JobRunner, JobState
-from gen3widgets._models import MAX_SEED, estimate_tokens
+from gen3widgets._models import MAX_SEED
 from gen3widgets._store import HistoryStore
 from gen3widgets.simulator import Faults, Simulator
 from gen3widgets.simulator._render import RenderSpec
 from gen3widgets.widgets.grid import SeedGrid
+from tests.client_support import tune
 from tests.clips import tiny_mp4, tiny_render
 from tests.fakes import FakeClock
 from tests.widget_support import FrontEnd, until
@@ -46,10 +47,11 @@ def make_runner(sim: Simulator, clock: FakeClock, home: Path, **client_kwargs: A
         api_key="test",
         base_url=BASE,
         transport=sim.async_transport(),
-        _clock=clock,
+        history=HistoryStore(home),
         **client_kwargs,
     )
-    return JobRunner(client, store=HistoryStore(home))
+    tune(client, clock)
+    return JobRunner(client)
 
 
 @pytest.fixture
@@ -92,8 +94,11 @@ def test_six_seed_grid_buys_six_and_returns_them_in_seed_order(
 ) -> None:
     grid = SeedGrid("a slow dolly shot", png, seeds=SEEDS, client=runner)
     front = FrontEnd(grid)
-    tokens = f"{estimate_tokens(5, 6):,}{NBSP}tokens"
-    assert grid.header["cost"] == f"6{NBSP}videos · about {tokens} (estimate)"
+    # The price comes from the API's catalogue, asked in the background: nothing waits.
+    until(grid, lambda: "$" in grid.header["cost"])
+    price = runner.loop_run(runner.quote_async(grid.plan.requests))
+    assert price is not None and price > 0
+    assert grid.header["cost"] == f"6{NBSP}videos · about ${price:.2f}"
     assert grid.header["can_generate"] and grid.header["simulated"] == ""
     assert [v["chip"] for v in grid.cell_views] == ["not started"] * 6
     assert sim.stats.creates_received == 0  # nothing is bought before Generate
@@ -113,7 +118,8 @@ def test_six_seed_grid_buys_six_and_returns_them_in_seed_order(
         assert shown["clip"]["id"] == generations[i].id
         assert front.fetch(shown["clip"]["full"], f"r{i}") == generations[i].local_path.read_bytes()  # type: ignore[union-attr]
     assert grid.header["status"] == "6 of 6 done" and not grid.header["can_retry"]
-    assert grid.header["cost"] == f"6{NBSP}videos bought · about {tokens}"
+    charged = sum(g.cost_usd or 0 for g in generations)
+    assert charged > 0 and grid.header["cost"] == f"6{NBSP}videos bought · ${charged:.2f}"
     # Posters are state (a saved notebook keeps them); the videos are not.
     assert set(grid.posters) == {g.id for g in generations}
     state = json.dumps(grid.get_state(), default=repr)
@@ -262,8 +268,9 @@ def test_creates_that_fail_raise_after_all_cells_finish_and_can_be_retried(
         grid.submit()
         with pytest.raises(ServerError, match="503"):
             grid.wait(timeout=WAIT)
-        assert all(job.state is JobState.FAILED for job in grid.jobs)
-        assert grid.generations == [None, None, None]
+        assert all(job.state is JobState.REFUSED for job in grid.jobs)  # not bought
+        assert all(v["chip"] == "not bought" for v in grid.cell_views)
+        assert grid.header["can_retry"]
         assert sim.stats.creates_bought == 0
 
         sim.faults = Faults()
@@ -321,10 +328,11 @@ def test_ten_s_shows_the_cost_waits_for_a_click_and_keeps_the_old_video(
         old_clip = view(grid, 1)["clip"]
 
         front.click("ask", cell=1, kind="ten_s")
+        until(grid, lambda: "$" in view(grid, 1)["pending"]["text"])
         pending = view(grid, 1)["pending"]
-        cost = f"{estimate_tokens(10):,}{NBSP}tokens"
+        price = runner.loop_run(runner.quote_async([grid.cells[1].request.replace(duration=10)]))
         assert pending["ready"] and pending["text"] == (
-            f"Re-run seed 2 as a 10 s clip: about {cost}, a new purchase."
+            f"Re-run seed 2 as a 10 s clip: about ${price:.2f}, a new purchase."
         )
         assert held.stats.creates_received == 2  # nothing bought by asking
         front.click("confirm", cell=1)
@@ -338,10 +346,12 @@ def test_ten_s_shows_the_cost_waits_for_a_click_and_keeps_the_old_video(
         running = view(grid, 1)
         assert running["clip"] == old_clip and running["running"]
         assert running["label"] == f"seed 2 · 10{NBSP}s" and running["pending"] is None
+        charged = sum(g.cost_usd or 0 for g in grid.generations[:1]) + (
+            first[1].generation.cost_usd or 0  # type: ignore[union-attr]
+        )
         assert grid.header["cost"] == (
-            f"3{NBSP}videos bought · about {estimate_tokens(5, 2) + estimate_tokens(10):,}"
-            f"{NBSP}tokens"
-        )  # the header counts the re-run
+            f"3{NBSP}videos bought · ${charged:.2f} so far"
+        )  # the header counts the re-run, whose cost is not reported yet
 
         release.set()
         generations = grid.wait(timeout=WAIT)
@@ -404,11 +414,12 @@ def test_last_image_is_part_of_every_cells_request(png: bytes) -> None:
 # -- what it says -------------------------------------------------------------------------
 
 
-def test_on_the_simulator_the_grid_says_so_and_shows_no_tokens_as_spent(png: bytes) -> None:
+def test_on_the_simulator_the_grid_says_so_and_shows_no_cost_as_spent(png: bytes) -> None:
     grid = SeedGrid("p", png, seeds=[1, 2])  # no key: the built-in simulator
     assert grid.runner.simulated
     assert grid.header["simulated"].startswith("Offline simulator")
-    assert grid.header["cost"].startswith(f"2{NBSP}videos to simulate · nothing is bought")
+    until(grid, lambda: "$" in grid.header["cost"])
+    assert grid.header["cost"].startswith(f"2{NBSP}videos · simulated, nothing is bought (about $")
     grid.submit()
     grid.wait(timeout=WAIT)
     assert grid.header["cost"].startswith(f"2{NBSP}videos simulated · nothing is bought")
@@ -416,6 +427,7 @@ def test_on_the_simulator_the_grid_says_so_and_shows_no_tokens_as_spent(png: byt
         assert dict(cell_view["details"])["cost"] == "simulated: nothing bought"
     front = FrontEnd(grid)
     front.click("ask", cell=0, kind="ten_s")
+    until(grid, lambda: "$" in view(grid, 0)["pending"]["text"])
     assert "simulated, nothing is bought" in view(grid, 0)["pending"]["text"]
     grid.close()
 

@@ -1,16 +1,22 @@
-"""Grid planning without widgets: requests, order, the seed rule, problems, cost."""
+"""Grid planning without widgets: requests, order, the seed rule, problems."""
 
 from __future__ import annotations
 
 import pytest
 
-from gen3widgets._models import MAX_SEED, estimate_tokens
+from gen3widgets._models import MAX_SEED
 from gen3widgets._plans import default_columns, pick_seeds, plan_grid
 from tests.widget_support import png_bytes
 
 
 def test_a_prompts_by_seeds_plan_is_row_major_and_fully_validated() -> None:
-    plan = plan_grid(image=png_bytes(), prompts=["dusk", "dawn"], seeds=[5, 6, 7], duration=10)
+    plan = plan_grid(
+        image=png_bytes(),
+        prompts=["dusk", "dawn"],
+        seeds=[5, 6, 7],
+        duration=10,
+        model="runway/gen4_turbo",
+    )
     assert plan.problems == {} and plan.matrix and plan.shape == (2, 3)
     assert [(c.index, c.row, c.col, c.prompt, c.seed) for c in plan.cells] == [
         (r * 3 + c, r, c, p, s)
@@ -18,12 +24,13 @@ def test_a_prompts_by_seeds_plan_is_row_major_and_fully_validated() -> None:
         for c, s in enumerate([5, 6, 7])
     ]
     assert all(c.request.duration == 10 and c.request.seed == c.seed for c in plan.cells)
+    assert {c.request.model for c in plan.cells} == {"runway/gen4_turbo"}
+    assert plan.requests == [c.request for c in plan.cells]
     # The first frame is decoded once and shared: every request carries the same image.
     assert len({c.request.image for c in plan.cells}) == 1
     assert plan.index_of(1, 2) == 5
     with pytest.raises(IndexError, match=r"\(2, 3\)"):
         plan.index_of(2, 0)
-    assert plan.estimate_tokens() == estimate_tokens(10, 6)
     assert plan.columns == 3
 
 
@@ -58,10 +65,11 @@ def test_every_problem_is_collected_and_nothing_is_planned() -> None:
         "no-such-file.png",
         seeds=[1, 1],
         duration=7,
+        model="no-such-model",
         prompts=["fine", "x" * 1001],
         columns=0,
     )
-    assert set(plan.problems) == {"seeds", "prompts", "image", "duration", "columns"}
+    assert set(plan.problems) == {"seeds", "prompts", "image", "model", "columns"}
     assert "give either prompt= or prompts=" in " ".join(plan.problems["prompts"])
     assert plan.cells == []
 

@@ -303,8 +303,68 @@ def test_output_size() -> None:
     assert output_size(None, solid((0, 0, 0), (300, 300))) == (1280, 768)  # square
     assert output_size(None, PORTRAIT) == (768, 1280)
     assert output_size(None, b"garbage") == (1280, 768)
-    with pytest.raises(ValueError, match="ratio"):
+    with pytest.raises(ValueError, match="gen3a_turbo has no ratio '4:3'"):
         output_size("4:3", None)
+
+
+@pytest.mark.parametrize(
+    ("ratio", "size"),
+    [
+        ("16:9", (1280, 720)),
+        ("9:16", (720, 1280)),
+        ("4:3", (1104, 832)),
+        ("3:4", (832, 1104)),
+        ("1:1", (960, 960)),
+        ("21:9", (1584, 672)),
+    ],
+)
+def test_gen4_turbo_output_sizes(ratio: str, size: tuple[int, int]) -> None:
+    assert output_size(ratio, None, model="runway/gen4_turbo") == size
+
+
+def test_an_omitted_ratio_takes_the_models_closest_ratio() -> None:
+    gen4 = "runway/gen4_turbo"
+    assert output_size(None, solid((0, 0, 0), (300, 300)), model=gen4) == (960, 960)
+    assert output_size(None, solid((0, 0, 0), (400, 300)), model=gen4) == (1104, 832)
+    assert output_size(None, PORTRAIT, model=gen4) == (720, 1280)
+    assert output_size(None, None, model=gen4) == (1280, 720)
+    assert _render._plan(RenderSpec(solid((0, 0, 0), (300, 400)), ratio=None, model=gen4)).size == (
+        832,
+        1104,
+    )
+
+
+@pytest.mark.parametrize("ratio", ["21:9", "1:1"])
+def test_gen4_turbo_clips_play_at_their_size(ratio: str) -> None:
+    p = probe(RenderSpec(LANDSCAPE, ratio=ratio, seed=9, model="runway/gen4_turbo"))
+    assert (p.width, p.height) == output_size(ratio, None, model="runway/gen4_turbo")
+    assert (p.codec, p.pix_fmt, p.rate) == ("h264", "yuv420p", 24)
+    assert p.frame_count == p.stream_frames == 120
+    assert p.container_duration == pytest.approx(5.0, abs=1 / 24)
+
+
+def test_sizes_whose_rows_are_padded_still_encode_byte_identically() -> None:
+    # 1584 and 792 (its chroma) are not multiples of 64: frames carry padding.
+    spec = RenderSpec(LANDSCAPE, ratio="21:9", seed=9, model="runway/gen4_turbo")
+    assert render_mp4(spec) == render(spec)
+
+
+# --------------------------------------------------------------------------- quality
+
+
+def test_realistic_quality_is_as_big_as_real_720p_ai_video() -> None:
+    spec = RenderSpec(LANDSCAPE, seed=12345, quality="realistic")
+    data = render(spec)
+    # About 5 Mbit/s: 3-3.5 MB for 5 s (a loose bound: the encoder aims at an average).
+    assert 2.9e6 <= len(data) <= 3.8e6
+    assert render_mp4(spec) == data  # still byte-identical per spec
+    light = render(RenderSpec(LANDSCAPE, seed=12345))
+    assert len(light) < len(data) / 3
+    p = probe(spec)
+    assert (p.width, p.height, p.frame_count) == (1280, 768, 120)
+    # The grain changes every frame: no two neighbours are alike, the picture is the same.
+    assert 1.0 < mad(p.frame(59), p.frame(60)) < 8.0
+    assert mad(p.frame(60), probe(RenderSpec(LANDSCAPE, seed=12345)).frame(60)) < 8.0
 
 
 def test_output_size_follows_exif_rotation() -> None:
@@ -329,6 +389,9 @@ def test_ratio_none_takes_the_orientation_from_the_image() -> None:
     [
         RenderSpec(LANDSCAPE, duration=7),
         RenderSpec(LANDSCAPE, ratio="1:1"),
+        RenderSpec(LANDSCAPE, ratio="21:9"),  # a gen4_turbo ratio, not gen3a_turbo's
+        RenderSpec(LANDSCAPE, model="gen2"),
+        RenderSpec(LANDSCAPE, quality="4k"),  # type: ignore[arg-type]
         RenderSpec(LANDSCAPE, seed=-1),
         RenderSpec(LANDSCAPE, seed=4294967296),
     ],

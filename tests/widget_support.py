@@ -25,6 +25,8 @@ from gen3widgets._client import AsyncClient
 from gen3widgets._jobs import JobRunner
 from gen3widgets.simulator import Simulator
 from gen3widgets.simulator._render import RenderSpec
+from tests.client_support import tune
+from tests.clips import tiny_mp4
 from tests.fakes import FakeClock
 
 BASE = "http://sim.test"
@@ -55,8 +57,8 @@ def widget_tree(widget: ipywidgets.Widget) -> list[ipywidgets.Widget]:
 
 
 def fake_render(spec: RenderSpec) -> bytes:
-    """Instant "video" bytes that differ by seed, so tests can tell videos apart."""
-    return b"\x00\x00\x00\x20ftypisom" + spec.seed.to_bytes(4, "big") * 64
+    """A real, tiny MP4 per seed (made once), so tests can tell videos apart."""
+    return tiny_mp4(spec.seed)
 
 
 class FrontEnd:
@@ -174,8 +176,11 @@ def failing_api(message: str) -> Callable[[httpx.Request], httpx.Response]:
     return handle
 
 
-def lost_video_api(video_url: str) -> Callable[[httpx.Request], httpx.Response]:
-    """A fake API whose one generation completes, but whose video host answers 404."""
+def lost_video_api(
+    video_url: str, back: threading.Event | None = None
+) -> Callable[[httpx.Request], httpx.Response]:
+    """A fake API whose one generation completes, but whose video host answers 404
+    (until ``back`` is set, when given: then it serves a real MP4)."""
     gid = str(uuid.uuid4())
 
     def handle(request: httpx.Request) -> httpx.Response:
@@ -183,6 +188,9 @@ def lost_video_api(video_url: str) -> Callable[[httpx.Request], httpx.Response]:
         if request.method == "POST":
             return httpx.Response(200, json={"id": gid, "status": "queued", "meta": usage})
         if request.url.path.endswith(".mp4"):
+            if back is not None and back.is_set():
+                mp4 = {"Content-Type": "video/mp4"}
+                return httpx.Response(200, content=tiny_mp4(1), headers=mp4)
             return httpx.Response(404, text="gone")
         body = {"id": gid, "status": "completed", "meta": usage, "video": [video_url]}
         return httpx.Response(200, json=body)
@@ -207,7 +215,8 @@ class Harness:
         return sim
 
     def runner(self, transport: httpx.AsyncBaseTransport, **kwargs: Any) -> JobRunner:
-        client = AsyncClient(KEY, base_url=BASE, transport=transport, _clock=self.clock)
+        client = AsyncClient(KEY, base_url=BASE, transport=transport)
+        tune(client, self.clock)
         runner = JobRunner(client, **kwargs)
         self._runners.append(runner)
         return runner

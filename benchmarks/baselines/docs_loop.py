@@ -1,9 +1,9 @@
-"""The AI/ML API documentation's Python sample for gen3a_turbo, with httpx instead of requests.
+"""The AI/ML API documentation's Python sample for Runway video, with httpx instead of requests.
 
-As in the docs (``docs/api-references/video-models/runway/gen3a_turbo.md``):
-one blocking POST, then a GET; while the status is ``generating``, ``queued``
-or ``waiting``, sleep 10 s and GET again; stop on anything else or after
-600 s. ``time_scale`` shrinks the sleep, for the benchmark's ``--smoke`` run only.
+As in the docs (``docs/api-references/video-models/runway/gen4_turbo.md``, the
+universal path ``/v2/video/generations``): one blocking POST, then a GET;
+while the status is ``generating``, ``queued`` or ``waiting``, sleep 10 s and
+GET again; stop on anything else or after 600 s. ``time_scale`` shrinks the sleep, for the benchmark's ``--smoke`` run only.
 
 Run alone: ``python benchmarks/baselines/docs_loop.py --base-url http://127.0.0.1:8000``.
 """
@@ -16,7 +16,7 @@ from typing import Any
 
 import httpx
 
-PATH = "/v2/generate/video/runway/generation"
+PATH = "/v2/video/generations"
 POLL_SECONDS = 10.0
 TIMEOUT_SECONDS = 600.0
 IN_PROGRESS = ("generating", "queued", "waiting")
@@ -71,7 +71,7 @@ def main() -> None:
     parser.add_argument("--api-key", default="bench")
     parser.add_argument("--image-url", default="https://example.com/cat.png")
     args = parser.parse_args()
-    payload = {"model": "gen3a_turbo", "image_url": args.image_url, "ratio": "16:9"}
+    payload = {"model": "gen3a_turbo", "image_url": args.image_url, "aspect_ratio": "16:9"}
     print(run(args.base_url, args.api_key, payload))
 
 

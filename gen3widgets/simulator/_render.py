@@ -2,9 +2,11 @@
 
 ``render_mp4`` turns a :class:`RenderSpec` into the bytes of an MP4 file that plays
 in Chromium, VS Code and Safari: H.264 (High profile), ``yuv420p``, BT.709
-limited range, 24 fps, ``+faststart``; 1280x768 for ``16:9`` and 768x1280 for
-``9:16``; exactly ``duration * 24`` frames and a container duration of exactly
-``duration`` seconds.
+limited range, 24 fps, ``+faststart``; the model's output size for the ratio
+(gen3a_turbo: 1280x768 for ``16:9``, 768x1280 for ``9:16``; runway/gen4_turbo:
+1280x720, 720x1280, 1104x832, 832x1104, 960x960, 1584x672 for ``16:9``,
+``9:16``, ``4:3``, ``3:4``, ``1:1``, ``21:9``); exactly ``duration * 24`` frames
+and a container duration of exactly ``duration`` seconds.
 
 What the video shows:
 
@@ -19,17 +21,23 @@ What the video shows:
   its bytes do not decode, a clearly labelled placeholder: a gradient whose
   colours come from the seed, with a static text panel.
 
+Two qualities: ``"light"`` (the default) spends few bits on these smooth
+pictures, so files are small and renders fast; ``"realistic"`` adds a
+per-frame film grain and encodes at about 5 Mbit/s (average bitrate, single
+encoder thread so that it stays deterministic), so files are as big as real
+720p AI video: about 3.2 MB for 5 s and 6.3 MB for 10 s.
+
 The same spec always gives byte-identical bytes (fixed encoder threads and
-options, bit-exact muxing, no creation time). The prompt is not drawn and
-does not change the motion: the seed alone decides it.
+options, bit-exact muxing, no creation time, grain drawn from the seed). The
+prompt is not drawn and does not change the motion: the seed alone decides it.
 
 Speed: every image is converted once to a slightly larger Y'CbCr "canvas"
 (three PIL ``L`` images, chroma at half size); each frame is then three
 ``Image.resize(..., box=...)`` calls on those planes (sub-pixel crop + scale,
 in C, releasing the GIL), an optional ``Image.blend`` for the crossfade and a
 pre-rendered caption pasted with its alpha mask. There is no per-frame RGB to
-YUV conversion. Frames are produced in a worker thread while libx264
-(``superfast`` with mbtree) encodes, so a 5 s clip takes about a second on two cores.
+YUV conversion. Frames are produced in worker threads while libx264
+(``superfast``) encodes, so a 5 s clip takes about a second on two cores.
 
 NumPy, Pillow and PyAV are imported lazily: importing this module is cheap.
 """
@@ -46,7 +54,9 @@ import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from fractions import Fraction
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
+
+from ._models import GEN3A_TURBO, MODELS, model_named
 
 if TYPE_CHECKING:
     import numpy as np
@@ -59,7 +69,6 @@ __all__ = [
     "FPS",
     "MAX_SEED",
     "PLACEHOLDER_TITLE",
-    "SIZES",
     "RenderSpec",
     "output_size",
     "render_mp4",
@@ -68,24 +77,51 @@ __all__ = [
 FPS = 24
 DURATIONS = (5, 10)
 MAX_SEED = 4294967295
-SIZES: dict[str, tuple[int, int]] = {"16:9": (1280, 768), "9:16": (768, 1280)}
 PLACEHOLDER_TITLE = "Simulated video — image URL not fetched offline"
 UNDECODABLE_TITLE = "Simulated video — first frame could not be decoded"
 CAPTION_SUFFIX = "gen3widgets simulator"
 
 # Encoder settings. Fixed thread count and options: the output must not depend
-# on the machine's core count. x264's frame threading is deterministic.
-_ENCODER_THREADS = 2
-# ``superfast`` plus macroblock-tree rate control (a short lookahead): about half
-# the CPU of ``veryfast`` for files only ~10% bigger at the same CRF.
+# on the machine's core count. No macroblock-tree rate control: with it, x264
+# turned the same frames into different bytes from run to run at every size
+# whose width in macroblocks is not a multiple of 16 (most gen4_turbo sizes).
+# At an average bitrate, frame threading is not repeatable either: "realistic"
+# encodes on one thread (frames are still made on two).
 _PRESET = "superfast"
-_CRF = "23"
+Quality = Literal["light", "realistic"]
+# "realistic": ~5 Mbit/s like real 720p AI video (6-7 MB for 10 s), capped by a
+# VBV so no second of it is far above; the grain makes the encoder spend it.
+_REALISTIC_KBPS = 5000
+
+
+@dataclass(frozen=True)
+class _Encoder:
+    threads: int
+    rate_control: dict[str, str]  # libx264 options choosing the rate control
+    x264_params: str  # appended to _X264_PARAMS
+
+
+_ENCODERS: dict[str, _Encoder] = {
+    # CRF 27 without mbtree: about the size CRF 23 with it gave (a 5 s clip ~0.5 MB).
+    "light": _Encoder(2, {"crf": "27"}, ""),
+    "realistic": _Encoder(
+        1,
+        {},
+        f":bitrate={_REALISTIC_KBPS}:vbv-maxrate={_REALISTIC_KBPS * 3 // 2}"
+        f":vbv-bufsize={_REALISTIC_KBPS * 2}",
+    ),
+}
+# Film grain of "realistic" clips: Gaussian, this many 8-bit levels of luma (sigma),
+# cut from a few pre-drawn planes at a per-frame offset so no two frames repeat.
+_GRAIN_SIGMA = 3.0
+_GRAIN_PLANES = 2
+_GRAIN_MARGIN = 64
 # Frames are made by this many threads, at most this many ahead of the encoder.
 _FRAME_WORKERS = 2
 _FRAMES_AHEAD = 8
 # BT.709, limited ("tv") range, written into the stream's VUI. The muxer adds
 # the matching ``colr`` box from the codec parameters.
-_X264_PARAMS = "mbtree=1:rc-lookahead=10:colorprim=bt709:transfer=bt709:colormatrix=bt709:range=tv"
+_X264_PARAMS = "mbtree=0:rc-lookahead=10:colorprim=bt709:transfer=bt709:colormatrix=bt709:range=tv"
 
 # Each image is cover-fitted once to a "canvas" slightly larger than the output.
 # At the base zoom the camera samples it 1:1; zooming in upsamples it by at most
@@ -110,35 +146,37 @@ class RenderSpec:
     placeholder_label: str = ""
     # Same as first_frame, optional; when given, crossfade to it over the clip's second half.
     last_frame: bytes | None = None
-    # "16:9" -> 1280x768, "9:16" -> 768x1280, None -> from the first frame.
+    # One of the model's ratios (gen3a_turbo: "16:9" -> 1280x768, "9:16" -> 768x1280),
+    # or None: the model's ratio closest to the first frame's shape.
     ratio: str | None = "16:9"
     duration: int = 5  # 5 or 10 seconds exactly
     seed: int = 0  # 0..4294967295
     prompt: str = ""
+    model: str = GEN3A_TURBO.id  # decides the output size of each ratio
+    quality: Quality = "light"  # "realistic": film grain at about 5 Mbit/s
 
 
 # --------------------------------------------------------------------------- sizes
 
 
-def output_size(ratio: str | None, first_frame: bytes | None) -> tuple[int, int]:
-    """The video's ``(width, height)``.
+def output_size(
+    ratio: str | None, first_frame: bytes | None, model: str = GEN3A_TURBO.id
+) -> tuple[int, int]:
+    """The video's ``(width, height)`` for ``model``.
 
-    ``"16:9"`` gives 1280x768 and ``"9:16"`` 768x1280. ``None`` takes the
-    orientation from the first frame (after its EXIF rotation): portrait gives
-    9:16, landscape or square 16:9; no image or one that cannot be read gives 16:9.
+    A ratio gives the model's size for it (gen3a_turbo: ``"16:9"`` 1280x768,
+    ``"9:16"`` 768x1280). ``None`` takes the model's ratio closest to the first
+    frame's shape (after its EXIF rotation; a square goes to the ratio listed
+    first); no image or one that cannot be read gives the model's default ratio.
+    ``ValueError`` for an unknown model or a ratio the model lacks.
     """
+    spec = model_named(model)
     if ratio is not None:
-        try:
-            return SIZES[ratio]
-        except KeyError:
-            raise ValueError(
-                f"ratio must be one of {sorted(SIZES)} or None, not {ratio!r}"
-            ) from None
-    if first_frame is not None:
-        size = _probe_size(first_frame)
-        if size is not None and size[1] > size[0]:
-            return SIZES["9:16"]
-    return SIZES["16:9"]
+        return spec.output_size(ratio)
+    size = _probe_size(first_frame) if first_frame is not None else None
+    if size is None or min(size) < 1:
+        return spec.output_size(spec.default_ratio)
+    return spec.output_size(spec.closest_ratio(*size))
 
 
 def _probe_size(data: bytes) -> tuple[int, int] | None:
@@ -601,8 +639,10 @@ def _canvas_size(out_size: tuple[int, int]) -> tuple[int, int]:
 
 
 def _decode_target(out_size: tuple[int, int] | None) -> tuple[int, int]:
-    """The smallest decode size (for JPEG draft mode) that still covers any canvas."""
-    side = max(_canvas_size(out_size or SIZES["16:9"]))
+    """The smallest decode size (for JPEG draft mode) that still covers the canvas
+    (any model's canvas when the size is not known yet)."""
+    sizes = [out_size] if out_size else [s for m in MODELS for s in m.sizes.values()]
+    side = max(max(_canvas_size(size)) for size in sizes)
     return side, side
 
 
@@ -621,11 +661,15 @@ class _Plan:
     last: _Source | None
     panel: _Overlay | None  # the placeholder's text; fades out with the crossfade
     caption: _Overlay
+    grain: _Grain | None  # "realistic" quality only
 
 
 def _plan(spec: RenderSpec) -> _Plan:
-    if spec.ratio is not None and spec.ratio not in SIZES:
-        raise ValueError(f"ratio must be one of {sorted(SIZES)} or None, not {spec.ratio!r}")
+    model = model_named(spec.model)
+    if spec.ratio is not None:
+        model.output_size(spec.ratio)  # ValueError for a ratio the model lacks
+    if spec.quality not in _ENCODERS:
+        raise ValueError(f"quality must be 'light' or 'realistic', not {spec.quality!r}")
     if spec.duration not in DURATIONS or isinstance(spec.duration, bool):
         raise ValueError(f"duration must be 5 or 10 seconds, not {spec.duration!r}")
     if not isinstance(spec.seed, int) or isinstance(spec.seed, bool):
@@ -642,9 +686,9 @@ def _plan(spec: RenderSpec) -> _Plan:
             problem = str(exc)
 
     if spec.ratio is None and first_img is not None:
-        size = SIZES["9:16"] if first_img.height > first_img.width else SIZES["16:9"]
+        size = model.output_size(model.closest_ratio(first_img.width, first_img.height))
     else:
-        size = output_size(spec.ratio, None)
+        size = model.output_size(spec.ratio or model.default_ratio)
 
     notes: list[str] = []
     last: _Source | None = None
@@ -678,6 +722,7 @@ def _plan(spec: RenderSpec) -> _Plan:
         last=last,
         panel=panel,
         caption=_caption_overlay(caption, size),
+        grain=_Grain(spec.seed, size) if spec.quality == "realistic" else None,
     )
 
 
@@ -697,7 +742,35 @@ def _frame_planes(plan: _Plan, index: int) -> tuple[bytes, bytes, bytes]:
     if plan.panel is not None:
         plan.panel.paste_onto(y, u, v, opacity=1.0 - fade)
     plan.caption.paste_onto(y, u, v)
-    return y.tobytes(), u.tobytes(), v.tobytes()
+    luma = y.tobytes() if plan.grain is None else plan.grain.apply(y, index)
+    return luma, u.tobytes(), v.tobytes()
+
+
+class _Grain:
+    """Film grain for the luma plane: a few Gaussian planes drawn once from the seed,
+    each frame adding a window of one of them at an offset of its own (so no frame
+    repeats the last one's grain and the encoder cannot predict it away)."""
+
+    def __init__(self, seed: int, size: tuple[int, int]) -> None:
+        import numpy as np
+
+        width, height = size
+        rng = np.random.default_rng([seed, 0x6772])
+        shape = (_GRAIN_PLANES, height + _GRAIN_MARGIN, width + _GRAIN_MARGIN)
+        self._planes = np.rint(rng.normal(0.0, _GRAIN_SIGMA, shape)).astype(np.int16)
+        self._seed = seed
+        self._size = size
+
+    def apply(self, y: PILImage.Image, index: int) -> bytes:
+        import numpy as np
+
+        width, height = self._size
+        pick = random.Random(f"grain:{self._seed}:{index}")
+        dx, dy = pick.randrange(_GRAIN_MARGIN), pick.randrange(_GRAIN_MARGIN)
+        grain = self._planes[index % _GRAIN_PLANES, dy : dy + height, dx : dx + width]
+        luma = np.asarray(y, dtype=np.int16) + grain
+        grained: bytes = np.clip(luma, 16, 235).astype(np.uint8).tobytes()
+        return grained
 
 
 def _frames_in_parallel(plan: _Plan) -> Iterator[Any]:
@@ -711,16 +784,19 @@ def _frames_in_parallel(plan: _Plan) -> Iterator[Any]:
     import numpy as np
 
     width, height = plan.size
-    luma = width * height
-    chroma = (width // 2) * (height // 2)
+    sizes = ((width, height), (width // 2, height // 2), (width // 2, height // 2))
 
     def make(index: int) -> Any:
-        y, u, v = _frame_planes(plan, index)
-        packed = np.empty(luma + 2 * chroma, dtype=np.uint8)
-        packed[:luma] = np.frombuffer(y, dtype=np.uint8)
-        packed[luma : luma + chroma] = np.frombuffer(u, dtype=np.uint8)
-        packed[luma + chroma :] = np.frombuffer(v, dtype=np.uint8)
-        frame = av.VideoFrame.from_ndarray(packed.reshape(height * 3 // 2, width), format="yuv420p")
+        frame = av.VideoFrame(width, height, "yuv420p")
+        for plane, data, (w, h) in zip(
+            frame.planes, _frame_planes(plan, index), sizes, strict=True
+        ):
+            rows = np.frombuffer(memoryview(plane), dtype=np.uint8).reshape(h, plane.line_size)
+            rows[:, :w] = np.frombuffer(data, dtype=np.uint8).reshape(h, w)
+            # Rows are padded for alignment when a width is not a multiple of 64
+            # (most gen4_turbo sizes). x264 reads some of it: left uninitialised,
+            # it would make the same spec encode to different bytes.
+            rows[:, w:] = 0
         frame.pts = index
         frame.time_base = Fraction(1, FPS)
         frame.color_range = 1  # AVCOL_RANGE_MPEG (limited)
@@ -749,9 +825,9 @@ def render_mp4(spec: RenderSpec) -> bytes:
     """Render ``spec`` to the bytes of an H.264 MP4 file.
 
     Blocking and CPU-bound (about a second for 5 s on two cores): call it in
-    a thread from async code. Raises ``ValueError`` for a ratio other than
-    ``"16:9"``/``"9:16"``/``None``, a duration other than 5 or 10, or a seed
-    outside 0..4294967295. Image bytes that do not decode never raise: the
+    a thread from async code. Raises ``ValueError`` for an unknown model, a
+    ratio the model lacks, a duration other than 5 or 10, a seed outside
+    0..4294967295 or an unknown quality. Image bytes that do not decode never raise: the
     video becomes the placeholder (first frame) or has no crossfade (last frame).
     """
     plan = _plan(spec)
@@ -759,14 +835,15 @@ def render_mp4(spec: RenderSpec) -> bytes:
     # so the muxer writes to a real (temporary) file rather than a BytesIO.
     with tempfile.TemporaryDirectory(prefix="gen3widgets-render-") as tmp:
         path = os.path.join(tmp, "video.mp4")
-        _encode(plan, path)
+        _encode(plan, path, spec.quality)
         with open(path, "rb") as f:
             return f.read()
 
 
-def _encode(plan: _Plan, path: str) -> None:
+def _encode(plan: _Plan, path: str, quality: Quality) -> None:
     import av
 
+    encoder = _ENCODERS[quality]
     width, height = plan.size
     rate = Fraction(FPS, 1)
     time_base = Fraction(1, FPS)
@@ -782,9 +859,9 @@ def _encode(plan: _Plan, path: str) -> None:
             rate=rate,
             options={
                 "preset": _PRESET,
-                "crf": _CRF,
+                **encoder.rate_control,
                 "profile": "high",
-                "x264-params": _X264_PARAMS,
+                "x264-params": _X264_PARAMS + encoder.x264_params,
             },
         )
         ctx = stream.codec_context
@@ -793,7 +870,7 @@ def _encode(plan: _Plan, path: str) -> None:
         ctx.pix_fmt = "yuv420p"
         ctx.time_base = time_base
         ctx.framerate = rate
-        ctx.thread_count = _ENCODER_THREADS
+        ctx.thread_count = encoder.threads
         ctx.thread_type = "FRAME"
         ctx.color_range = 1  # AVCOL_RANGE_MPEG (limited)
         ctx.color_primaries = 1  # AVCOL_PRI_BT709

@@ -33,18 +33,27 @@ class SimulatedDisconnect(httpx.RemoteProtocolError):
         super().__init__("Server disconnected without sending a complete response")
 
 
+def iso_millis(when: datetime) -> str:
+    """A moment in UTC as the API writes it: ``2026-07-02T03:04:05.000Z``."""
+    when = when.astimezone(timezone.utc)
+    return when.strftime("%Y-%m-%dT%H:%M:%S.") + f"{when.microsecond // 1000:03d}Z"
+
+
 def api_error(
-    status: int, message: str, path: str, headers: dict[str, str] | None = None
+    status: int,
+    message: str,
+    path: str,
+    headers: dict[str, str] | None = None,
+    request_id: str | None = None,
 ) -> JSONResponse:
     """The API's error body: message, path, requestId, statusCode, timestamp."""
-    now = datetime.now(timezone.utc)
     body = {
         "message": message,
         "path": path,
-        "requestId": str(uuid.uuid4()),
+        "requestId": request_id or str(uuid.uuid4()),
         # The docs' own 429 sample sends the code as a string; clients must take both.
         "statusCode": str(status) if status == 429 else status,
-        "timestamp": now.strftime("%Y-%m-%dT%H:%M:%S.") + f"{now.microsecond // 1000:03d}Z",
+        "timestamp": iso_millis(datetime.now(timezone.utc)),
     }
     return JSONResponse(body, status_code=status, headers=headers)
 
@@ -53,10 +62,15 @@ def html_502() -> Response:
     return Response(_HTML_502, status_code=502, media_type="text/html")
 
 
-def truncated_json(body: Any) -> Response:
+def truncated_json(body: Any, headers: dict[str, str] | None = None) -> Response:
     """A 200 with a correct Content-Length for a JSON body cut in the middle."""
     raw = json.dumps(body).encode()
-    return Response(raw[: max(1, len(raw) // 2)], status_code=200, media_type="application/json")
+    return Response(
+        raw[: max(1, len(raw) // 2)],
+        status_code=200,
+        headers=headers,
+        media_type="application/json",
+    )
 
 
 class DroppedResponse(Response):

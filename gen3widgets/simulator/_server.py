@@ -17,12 +17,14 @@ from types import TracebackType
 from typing import Any
 
 from ._app import Simulator
-from ._options import PHASES, PRESETS, Faults
+from ._models import MODELS
+from ._options import PATHS, PHASES, PRESETS, USAGE_FIELDS, VIDEO_SHAPES, Faults, SimulatorOptions
 from ._responses import SimulatedDisconnect
 
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
 _STARTUP_TIMEOUT = 10.0
 _FAULT_NAMES = [f.name for f in dataclasses.fields(Faults)]
+_DEFAULTS = SimulatorOptions()
 
 
 class _QuietSimulatedDrops(logging.Filter):
@@ -162,13 +164,32 @@ def _status_name(text: str) -> tuple[str, str]:
 def build_parser(prog: str = "gen3widgets simulate") -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog=prog,
-        description="Run the offline simulator of the AI/ML API (Runway gen3a_turbo) until Ctrl-C.",
+        description="Run the offline simulator of the AI/ML API (Runway gen3a_turbo and "
+        "runway/gen4_turbo image-to-video) until Ctrl-C.",
     )
     add = parser.add_argument
     add(
         "--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)"
     )
     add("--port", type=int, default=8000, help="port to bind; 0 picks a free one (default 8000)")
+    add(
+        "--paths",
+        choices=PATHS,
+        default=_DEFAULTS.paths,
+        help="serve the universal path (/v2/video/generations), the legacy Runway path, "
+        "or both (default %(default)s)",
+    )
+    add("--retire", action="append", default=[], metavar="MODEL",
+        choices=[name for m in MODELS for name in m.names],
+        help="answer creates for MODEL with 404 'deprecated' and leave it out of the "
+        "catalogue (repeatable)")  # fmt: skip
+    add("--logs-lag", type=float, default=_DEFAULTS.logs_lag, metavar="SECONDS",
+        help="seconds before a request shows in GET /v2/logs (default %(default)s)")  # fmt: skip
+    add("--balance", type=float, default=_DEFAULTS.balance_usd, metavar="USD",
+        help="the account's balance in USD before anything is bought (default %(default)s)")  # fmt: skip
+    add("--realistic-bytes", action="store_true",
+        help="render clips at about 5 Mbit/s with film grain, as big as real AI video "
+        "(slower to render)")  # fmt: skip
     add(
         "--job-seconds",
         type=float,
@@ -181,19 +202,27 @@ def build_parser(prog: str = "gen3widgets simulate") -> argparse.ArgumentParser:
     )
     add(
         "--video-shape",
-        choices=("list", "object"),
-        default="list",
-        help="shape of the 'video' field",
+        choices=VIDEO_SHAPES,
+        help="shape of the 'video' field on both paths (default: universal url, legacy list)",
     )
-    add("--usage-field", choices=("tokens_used", "credits_used"), default="tokens_used")
-    add("--error-shape", choices=("name_message", "detail"), default="name_message")
+    add(
+        "--usage-field",
+        choices=USAGE_FIELDS,
+        help="key under meta.usage on both paths (default: universal credits_used, "
+        "legacy tokens_used)",
+    )
+    add("--error-shape", choices=("name_message", "detail"), default=_DEFAULTS.error_shape)
     add("--status", type=_status_name, action="append", default=[], metavar="PHASE=NAME",
         help="report a phase under another name, e.g. queued=waiting (repeatable)")  # fmt: skip
     add(
-        "--ttl", type=float, default=3600.0, metavar="SECONDS", help="video links expire after this"
+        "--ttl",
+        type=float,
+        default=_DEFAULTS.url_ttl,
+        metavar="SECONDS",
+        help="video links expire after this (default %(default)s)",
     )
     add("--concurrency", type=int, help="at most N jobs generate at once; the rest stay queued")
-    add("--seed", type=int, default=0, help="seed for timings, faults and ids")
+    add("--seed", type=int, default=0, help="seed for timings, faults and omitted seeds")
     add("--fault", type=_fault, action="append", default=[], metavar="NAME=VALUE",
         help="inject trouble, e.g. get_5xx=0.2 or slow_rate=0.5 (repeatable)")  # fmt: skip
     add("--log-level", default="info", choices=("critical", "error", "warning", "info", "debug"))
@@ -202,6 +231,11 @@ def build_parser(prog: str = "gen3widgets simulate") -> argparse.ArgumentParser:
 
 def _options(args: argparse.Namespace) -> dict[str, Any]:
     options: dict[str, Any] = {
+        "paths": args.paths,
+        "retired_models": frozenset(args.retire),
+        "logs_lag": args.logs_lag,
+        "balance_usd": args.balance,
+        "video_quality": "realistic" if args.realistic_bytes else "light",
         "preset": args.preset,
         "video_shape": args.video_shape,
         "usage_field": args.usage_field,

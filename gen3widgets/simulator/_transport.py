@@ -7,15 +7,13 @@ clients need the second.
 
 from __future__ import annotations
 
-import asyncio
-import threading
-from collections.abc import Coroutine
-from typing import Any, TypeVar
+from typing import Any
 
 import anyio
 import httpx
 
-T = TypeVar("T")
+# The one piece of the package the examiner shares: a loop on a thread knows nothing of the API.
+from .._loop import LoopThread
 
 
 class TimeoutASGITransport(httpx.ASGITransport):
@@ -34,44 +32,6 @@ class TimeoutASGITransport(httpx.ASGITransport):
                 return await super().handle_async_request(request)
         except TimeoutError:
             raise httpx.ReadTimeout(f"no answer within {timeout} s", request=request) from None
-
-
-class LoopThread:
-    """An asyncio event loop running on a daemon thread, started on first use."""
-
-    def __init__(self, name: str) -> None:
-        self._name = name
-        self._lock = threading.Lock()
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._thread: threading.Thread | None = None
-
-    def run(self, coroutine: Coroutine[Any, Any, T]) -> T:
-        """Run ``coroutine`` on the loop and wait for its result in this thread."""
-        with self._lock:
-            if self._loop is None:
-                self._loop = asyncio.new_event_loop()
-                self._thread = threading.Thread(
-                    target=self._loop.run_forever, name=self._name, daemon=True
-                )
-                self._thread.start()
-            future = asyncio.run_coroutine_threadsafe(coroutine, self._loop)
-        try:
-            return future.result()
-        except BaseException:
-            future.cancel()  # e.g. KeyboardInterrupt in a notebook cell: stop the request too
-            raise
-
-    def close(self) -> None:
-        """Cancel what still runs there, stop the loop and join its thread."""
-        with self._lock:
-            loop, thread = self._loop, self._thread
-            self._loop = self._thread = None
-        if loop is None or thread is None:
-            return
-        asyncio.run_coroutine_threadsafe(_cancel_other_tasks(), loop).result()
-        loop.call_soon_threadsafe(loop.stop)
-        thread.join()
-        loop.close()
 
 
 class SimulatorTransport(httpx.BaseTransport):
@@ -102,11 +62,3 @@ class SimulatorTransport(httpx.BaseTransport):
         return httpx.Response(
             status, headers=headers, stream=httpx.ByteStream(body), extensions=extensions
         )
-
-
-async def _cancel_other_tasks() -> None:
-    """Cancel what is still running on this loop (abandoned requests), and let it unwind."""
-    tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
-    for task in tasks:
-        task.cancel()
-    await asyncio.gather(*tasks, return_exceptions=True)

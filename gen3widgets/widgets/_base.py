@@ -108,7 +108,9 @@ class FrontWidget(anywidget.AnyWidget):
 
     def _shown(self, generation: Generation | None) -> Shown | None:
         """What this view can show of ``generation``; prepares it in the background once."""
-        if generation is None or not generation.ok or generation.local_path is None:
+        if generation is None or not generation.ok or not generation.id:
+            return None
+        if generation.local_path is None:
             return None
         gid, path = generation.id, Path(generation.local_path)
         with self._lock:

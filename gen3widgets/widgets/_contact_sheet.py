@@ -330,7 +330,7 @@ def still_strip(cells: Sequence[SheetCell]) -> Stills:
         lines = [cell.label + (" · favourite" if cell.favorite else "")]
         if cell.prompt:
             lines += _wrap(cell.prompt, 38, 3)
-        if cell.generation is not None:
+        if cell.generation is not None and cell.generation.id:
             lines.append(cell.generation.id)
         if frames is None:
             lines += _wrap(note, 38, 2)

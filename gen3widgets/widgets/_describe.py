@@ -5,8 +5,8 @@ JavaScript view renders: a status chip, a progress figure while it runs,
 details for the info toggle, a failure message, and the clip (by key). The
 texts are plain: the front end puts them in the page with ``textContent``,
 so nothing here is ever markup. Numbers and their units are joined by
-no-break spaces ("12 s", "262,500 tokens"), so a narrow cell never breaks a
-line inside them.
+no-break spaces ("12 s", "16 videos"), so a narrow cell never breaks a line
+inside them.
 """
 
 from __future__ import annotations
@@ -14,32 +14,41 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from .._config import MODEL
-from .._jobs import Job, JobState
-from .._models import Generation, GenerationRequest, estimate_tokens
+from .._jobs import FOLLOW_AGAIN_STATES, Job, JobState
+from .._models import Generation, GenerationRequest
 from ._clips import ClipShelf, Media
 
 NBSP = "\u00a0"
 SIMULATED_BANNER = (
     "Offline simulator — no AIMLAPI_KEY is set, videos are simulated and nothing is bought. "
     "Set AIMLAPI_KEY in the environment that starts Jupyter or marimo (not with %env, which "
-    "would save it in the notebook) and restart the kernel "
-    "to use the real API."
+    "would save it in the notebook) and restart the kernel to use the real API."
 )
-# The size a clip has before the browser knows better (the API's sizes per ratio).
-RATIO_SIZES = {"16:9": (1280, 768), "9:16": (768, 1280)}
+DEFAULT_SIZE = (1280, 768)  # a clip's box before anything better is known
 DEFAULT_FPS = 24.0
 
 # Tones the front end colours chips by.
 IDLE, RUNNING, DONE, FAILED, WARNING = "idle", "running", "done", "failed", "warning"
 _TONES = {
     JobState.SUBMITTING: RUNNING,
+    JobState.CHECKING: RUNNING,
     JobState.RUNNING: RUNNING,
     JobState.DOWNLOADING: RUNNING,
     JobState.COMPLETED: DONE,
+    JobState.REFUSED: FAILED,
     JobState.FAILED: FAILED,
+    JobState.NOT_FETCHED: WARNING,
     JobState.UNCERTAIN: WARNING,
     JobState.TIMEOUT: WARNING,
+}
+
+
+# States whose chip says how long they took, in a word that fits a narrow cell.
+_TIMED = {
+    JobState.DOWNLOADING: "saving",
+    JobState.COMPLETED: "done",
+    JobState.FAILED: "failed",
+    JobState.TIMEOUT: "still running",
 }
 
 
@@ -59,26 +68,22 @@ def elapsed(value: float) -> str:
     return f"{whole // 60}{NBSP}min {whole % 60:02d}{NBSP}s"
 
 
-def tokens(count: int) -> str:
-    """``262,500 tokens``."""
-    return f"{count:,}{NBSP}tokens"
+def usd(value: float) -> str:
+    """``$0.25``."""
+    return f"${value:,.2f}"
 
 
 def videos(count: int) -> str:
+    """``16 videos``."""
     return f"{count}{NBSP}video{'s' if count != 1 else ''}"
 
 
-def cost_line(count: int, spent_tokens: int, *, simulated: bool, bought: bool) -> str:
-    """What ``count`` videos cost: an estimate before buying, the running total after."""
+def price_text(price: float | None, *, simulated: bool) -> str:
+    """A price quoted ahead (``None``: it could not be), as a person reads it."""
+    said = f"about {usd(price)}" if price is not None else "the price cannot be quoted ahead"
     if simulated:
-        verb = "simulated" if bought else "to simulate"
-        return (
-            f"{videos(count)} {verb} · nothing is bought "
-            f"(on the real API about {tokens(spent_tokens)})"
-        )
-    if bought:
-        return f"{videos(count)} bought · about {tokens(spent_tokens)}"
-    return f"{videos(count)} · about {tokens(spent_tokens)} (estimate)"
+        return f"simulated, nothing is bought ({said} on the simulator's price list)"
+    return said
 
 
 # -- a job ----------------------------------------------------------------------------------
@@ -97,15 +102,12 @@ def chip(job: Job | None) -> tuple[str, str]:
     if job is None:
         return "not started", IDLE
     state, took = job.state, elapsed(job.elapsed)
-    text = {
-        JobState.SUBMITTING: "submitting",
-        JobState.RUNNING: f"{job.status_text} · {took}",
-        JobState.DOWNLOADING: f"saving · {took}",
-        JobState.COMPLETED: f"done · {took}",
-        JobState.FAILED: f"failed · {took}",
-        JobState.UNCERTAIN: "unknown: maybe bought",
-        JobState.TIMEOUT: f"still running · {took}",
-    }.get(state, state.value)
+    if state is JobState.RUNNING:
+        text = f"{job.status_text} · {took}"
+    elif state in _TIMED:
+        text = f"{_TIMED[state]} · {took}"
+    else:
+        text = state.label
     return text, _TONES.get(state, IDLE)
 
 
@@ -132,7 +134,8 @@ def describe(
         "tone": tone,
         "running": running,
         "progress": round(job.progress(), 2) if job is not None and running else None,
-        "model": MODEL,
+        "model": request.model if request is not None else None,
+        "can_fetch": job is not None and job.state in FOLLOW_AGAIN_STATES and bool(generation),
         "details": _details(job, request, generation, shown, simulated),
         "message": _message(job, generation, shown),
         "link": _link(job, generation),
@@ -148,22 +151,19 @@ def _details(
     simulated: bool,
 ) -> list[list[str]]:
     rows: list[list[str]] = []
-    if generation is not None:
+    if generation is not None and generation.id:
         rows.append(["id", generation.id])
     if request is not None:
         rows.append(["seed", str(request.seed) if request.seed is not None else "random"])
-    rows.append(["model", MODEL])
-    if request is not None:
+        rows.append(["model", request.model])
         rows.append(["length", seconds(request.duration)])
-        rows.append(["ratio", request.ratio or "from the image"])
+        rows.append(["ratio", request.ratio])
         if request.last_image is not None:
             rows.append(["last frame", "given"])
     if simulated:
         rows.append(["cost", "simulated: nothing bought"])
-    elif generation is not None and generation.tokens_used is not None:
-        rows.append(["cost", tokens(generation.tokens_used)])
-    elif request is not None:
-        rows.append(["cost", f"about {tokens(estimate_tokens(request.duration))} (estimate)"])
+    elif generation is not None and generation.cost_usd is not None:
+        rows.append(["cost", usd(generation.cost_usd)])
     if job is not None and job.done:
         rows.append(["took", elapsed(job.elapsed)])
     if shown is not None and shown.generation.local_path is not None:
@@ -224,8 +224,10 @@ def frame_size(request: GenerationRequest | None, media: Media | None) -> tuple[
     """A clip's width and height: measured once prepared, else what the request implies."""
     if media is not None and media.width and media.height:
         return media.width, media.height
-    if request is not None and request.ratio in RATIO_SIZES:
-        return RATIO_SIZES[request.ratio]
-    if request is not None and request.image_info.width and request.image_info.height:
-        return request.image_info.width, request.image_info.height
-    return RATIO_SIZES["16:9"]
+    if request is not None:
+        if request.output_size is not None:
+            return request.output_size
+        info = request.image_info
+        if info.width and info.height:  # "auto": the model follows the first frame
+            return info.width, info.height
+    return DEFAULT_SIZE

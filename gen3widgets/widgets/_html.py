@@ -12,6 +12,7 @@ from collections.abc import Iterable
 
 ERROR_COLOR = "#b00020"
 MUTED_COLOR = "#666"
+WARNING_COLOR = "#8a5300"
 
 
 def esc(text: object) -> str:
@@ -37,3 +38,19 @@ def lines(items: Iterable[str], *, color: str | None = None) -> str:
     body = "<br>".join(esc(item) for item in items)
     style = "white-space:pre-wrap" + (f";color:{color}" if color else "")
     return f"<div style='{style}'>{body}</div>" if body else ""
+
+
+def sentence(exc: BaseException) -> str:
+    """An error as one plain sentence for a person (never the key: see ``describe_exception``)."""
+    from .._errors import describe_exception
+
+    return describe_exception(exc)
+
+
+def banner(text: str) -> str:
+    """A notice strip above a widget (the offline simulator's), in the theme's warning colours."""
+    return (
+        "<div style='background:var(--jp-warn-color3, #fff4ce);color:var(--jp-ui-font-color1, "
+        "inherit);border:1px solid var(--jp-warn-color1, #e0c060);padding:6px 10px;"
+        f"border-radius:4px'>{esc(text)}</div>"
+    )

@@ -44,6 +44,7 @@ class GenerationCard(FrontWidget):
         self.job: Job | None = None
         self._title = title
         self._unobserve: Callable[[], None] | None = None
+        self._actions["fetch"] = lambda content, buffers: self.fetch_again()
         self._refresh()
 
     # -- public ----------------------------------------------------------------------
@@ -78,6 +79,12 @@ class GenerationCard(FrontWidget):
             self.unbind()
         super().close()
 
+    def fetch_again(self) -> Job:
+        """Follow the job's bought video again, when it did not arrive (free: nothing is bought)."""
+        if self.job is None:
+            raise RuntimeError("The card shows no job yet: nothing to fetch.")
+        return self.job.runner.fetch_again(self.job)
+
     def play(self) -> None:
         """Play the video in every view of this card."""
         self.send_command("play")
@@ -103,7 +110,7 @@ class GenerationCard(FrontWidget):
     def _static_html(self) -> str:
         job = self.job
         generation = job.generation if job is not None else None
-        poster = self.posters.get(generation.id) if generation is not None else None
+        poster = self.posters.get(generation.id or "") if generation is not None else None
         still = [(self.view.get("chip", ""), poster)] if job is not None else []
         return static_html(
             self._title or "gen3widgets video",

@@ -24,9 +24,11 @@ and wipes between two chosen cells.
 Per cell: a star marks a favourite (``grid.favorites``); "10 s" and "+ last
 frame" re-run that cell (each a new purchase: the cell first says what it
 costs and waits for a confirming click; the previous video stays until the new
-one is there). "Retry failed" re-buys only cells whose job failed; a timed-out
-cell is followed again for free. A cell whose submission state is unknown is
-never re-bought by the grid: check the history, then ``grid.rerun(i)``.
+one is there); "Fetch again" follows a bought video that did not arrive
+(free). "Retry failed" re-buys only cells that were not bought or that the
+server reports failed, and fetches again (free) those bought but not here. A
+cell whose submission state is unknown is never re-bought by the grid: check
+the history, then ``grid.rerun(i)``.
 """
 
 from __future__ import annotations
@@ -41,20 +43,28 @@ from typing import TYPE_CHECKING, Any
 import traitlets
 
 from .._client import AsyncClient, Client
-from .._config import MODEL
 from .._errors import Gen3Error, ValidationError
 from .._images import prepare_image, short_text
-from .._jobs import Job, JobRunner, JobState, runner_for
-from .._models import Generation, GenerationRequest, estimate_tokens
+from .._jobs import FOLLOW_AGAIN_STATES, REBUY_STATES, Job, JobRunner, JobState, runner_for
+from .._models import DEFAULT_MODEL, Generation, GenerationRequest
 from .._plans import PlannedCell, plan_grid
 from ._base import FrontWidget, static_html
 from ._contact_sheet import SheetCell, save_contact_sheet, still_strip
-from ._describe import SIMULATED_BANNER, cost_line, describe, frame_size, seconds, tokens
+from ._describe import (
+    SIMULATED_BANNER,
+    describe,
+    frame_size,
+    price_text,
+    seconds,
+    usd,
+    videos,
+)
 
 if TYPE_CHECKING:
     from IPython.display import Image
 
 TEN_S, LAST_FRAME = "ten_s", "last_frame"
+PRICING = "pricing…"  # what a price says while the API's catalogue is asked
 
 
 @dataclass
@@ -65,6 +75,7 @@ class Pending:
     request: GenerationRequest | None = None  # None: the last frame is not chosen yet
     last_image: Any = None
     problem: str | None = None
+    price: str = PRICING  # what it costs, as the cell says it
 
 
 class GridCell:
@@ -99,8 +110,8 @@ class SeedGrid(FrontWidget):
 
     ``seeds`` is a count (that many distinct random seeds) or a list of seeds.
     ``prompts=[...]`` makes a prompts × seeds matrix (rows: prompts, columns:
-    seeds); ``prompt`` is then left empty. ``last_image``, like every other
-    field, is part of every cell's request.
+    seeds); ``prompt`` is then left empty. ``last_image``, ``model`` and every
+    other field are part of every cell's request.
     ``columns`` sets how many cells a plain grid shows per row (a matrix has
     one column per seed). ``client`` is a ``Client``, ``AsyncClient`` or
     ``JobRunner``; by default the process-wide runner (the simulator without
@@ -119,6 +130,7 @@ class SeedGrid(FrontWidget):
         last_image: Any = None,
         duration: int = 5,
         ratio: str | None = "16:9",
+        model: str = DEFAULT_MODEL,
         prompts: Sequence[str] | None = None,
         client: AsyncClient | Client | JobRunner | None = None,
         columns: int | None = None,
@@ -135,10 +147,12 @@ class SeedGrid(FrontWidget):
             last_image=last_image,
             duration=duration,
             ratio=ratio,
+            model=model,
             prompts=prompts,
             columns=columns,
         )
         self.plan = plan
+        self.model = model
         self.prompts, self.seeds, self.columns = plan.prompts, plan.seeds, plan.columns
         self.duration, self.ratio, self.is_matrix = duration, ratio, plan.matrix
         self.last_image = plan.last_image
@@ -146,6 +160,7 @@ class SeedGrid(FrontWidget):
             ValidationError(plan.problems) if plan.problems else None
         )
         self.cells: list[GridCell] = [GridCell(planned) for planned in plan.cells]
+        self._price = PRICING if self.cells else ""  # of buying every cell once
         self._simulated = self._is_simulated()
         self._actions.update(
             generate=lambda content, buffers: self.submit(),
@@ -157,8 +172,11 @@ class SeedGrid(FrontWidget):
             image=self._choose_last_frame,
             confirm=lambda content, buffers: self._confirm(self._index(content)),
             cancel=lambda content, buffers: self._cancel(self._index(content)),
+            fetch=lambda content, buffers: self.fetch_again(self._index(content)),
         )
         self._refresh()
+        if self.cells and self._runner is not None:
+            self._quote(self.plan.requests, self._priced)
 
     # -- buying ----------------------------------------------------------------------
 
@@ -195,8 +213,11 @@ class SeedGrid(FrontWidget):
                 self._submitted = False
             self._refresh()
             raise
-        for cell in self.cells:
-            self._follow(cell, runner.submit(cell.request, label=self._job_label(cell)))
+        # All at once, priced and checked against the budget before anything is bought.
+        labels = [self._job_label(cell) for cell in self.cells]
+        jobs = runner.submit_many(self.plan.requests, labels=labels)
+        for cell, job in zip(self.cells, jobs, strict=True):
+            self._follow(cell, job)
         self._refresh()
         return self.jobs
 
@@ -238,34 +259,54 @@ class SeedGrid(FrontWidget):
         return cell.request.replace(**changes) if changes else cell.request
 
     def retry_failed(self) -> list[Job]:
-        """Buy again only the cells whose job failed; follow timed-out ones again (free).
+        """Buy again only cells not bought or reported failed; fetch again (free) the
+        ones bought whose video is not here, or whose wait gave up.
 
         Cells whose submission state is unknown are left alone (they may have
         been bought): check the history, then ``rerun(i)`` if needed.
         """
-        jobs: list[Job] = []
         with self._lock:
-            for cell in self.cells:
-                old = cell.job
-                if old is None or old.state not in (JobState.FAILED, JobState.TIMEOUT):
-                    continue
-                if old.state is JobState.TIMEOUT and old.generation is not None:
-                    job = self.runner.resume(old.generation, label=self._job_label(cell))
-                else:
-                    job = self.runner.submit(cell.request, label=self._job_label(cell))
-                self._follow(cell, job, bought=old.state is not JobState.TIMEOUT)
-                jobs.append(job)
+            done = [c for c in self.cells if c.job is not None]
+            again = [c for c in done if c.job is not None and c.job.state in REBUY_STATES]
+            fetch = [c for c in done if c.job is not None and c.job.state in FOLLOW_AGAIN_STATES]
+            jobs = [self.fetch_again(cell.index) for cell in fetch]
+            if again:
+                labels = [self._job_label(cell) for cell in again]
+                bought = self.runner.submit_many([c.request for c in again], labels=labels)
+                for cell, job in zip(again, bought, strict=True):
+                    self._follow(cell, job)
+                jobs += bought
         self._refresh()
         return jobs
 
-    def _follow(self, cell: GridCell, job: Job, *, bought: bool = True) -> None:
+    def fetch_again(self, index: int | tuple[int, int]) -> Job:
+        """Follow cell ``index``'s bought video again, when it did not arrive (free)."""
+        cell = self.cell(index)
+        if cell.job is None:
+            raise RuntimeError(f"Cell {cell.index} (seed {cell.seed}) was not generated yet.")
+        return self.runner.fetch_again(cell.job)  # the same job goes on: nothing is bought
+
+    def _follow(self, cell: GridCell, job: Job) -> None:
         with self._lock:
             if cell.unobserve is not None:
                 cell.unobserve()
             cell.job = job
-            if bought:
-                self._bought.append(job)
+            self._bought.append(job)
             cell.unobserve = job.add_observer(self._on_job)
+
+    def _quote(
+        self, requests: list[GenerationRequest], done: Callable[[float | None], None]
+    ) -> None:
+        """Ask the API's catalogue what ``requests`` cost, in the background; then ``done``."""
+
+        def priced(price: float | BaseException | None) -> None:
+            done(None if isinstance(price, BaseException) else price)
+            self._refresh()
+
+        self.runner.background(lambda: self.runner.quote_async(requests), priced)
+
+    def _priced(self, price: float | None) -> None:
+        self._price = price_text(price, simulated=self._simulated)
 
     def _job_label(self, cell: GridCell) -> str:
         prompt = short_text(cell.prompt, 40) if self.is_matrix else ""
@@ -278,9 +319,18 @@ class SeedGrid(FrontWidget):
         if kind not in (TEN_S, LAST_FRAME):
             raise ValueError(f"unknown re-run {kind!r}")
         request = self._rerun_request(cell, 10, None) if kind == TEN_S else None
+        pending = Pending(kind, request)
         with self._lock:
-            cell.pending = Pending(kind, request)
+            cell.pending = pending
         self._refresh()
+        if request is not None:
+            self._price_pending(pending, request)
+
+    def _price_pending(self, pending: Pending, request: GenerationRequest) -> None:
+        def done(price: float | None) -> None:
+            pending.price = price_text(price, simulated=self._simulated)
+
+        self._quote([request], done)
 
     def _choose_last_frame(self, content: dict[str, Any], buffers: list[bytes]) -> None:
         """The last frame for a pending re-run: an uploaded file, or a URL typed in."""
@@ -301,6 +351,8 @@ class SeedGrid(FrontWidget):
                     pending.request = None
                     pending.problem = "; ".join(m for ms in exc.problems.values() for m in ms)
         self._refresh()
+        if pending.request is not None:
+            self._price_pending(pending, pending.request)
 
     def _confirm(self, index: int) -> None:
         cell = self.cell(index)
@@ -327,13 +379,8 @@ class SeedGrid(FrontWidget):
             text = f"Choose the last frame for seed {cell.seed}: an image file, or an https URL."
         else:
             what = "as a 10 s clip" if pending.kind == TEN_S else "ending on the chosen frame"
-            cost = tokens(estimate_tokens(pending.request.duration))
-            price = (
-                f"simulated, nothing is bought (on the real API about {cost})"
-                if self._simulated
-                else f"about {cost}, a new purchase"
-            )
-            text = f"Re-run seed {cell.seed} {what}: {price}."
+            purchase = "" if self._simulated else ", a new purchase"
+            text = f"Re-run seed {cell.seed} {what}: {pending.price}{purchase}."
         return {
             "kind": pending.kind,
             "text": text,
@@ -372,22 +419,13 @@ class SeedGrid(FrontWidget):
         return view
 
     def _header(self) -> dict[str, Any]:
-        count = len(self.cells)
-        bought = len(self._bought)
-        spent = sum(estimate_tokens(j.request.duration) for j in self._bought if j.request)
         header: dict[str, Any] = {
             "title": self._title(),
-            "cost": (
-                cost_line(bought, spent, simulated=self._simulated, bought=True)
-                if bought
-                else cost_line(
-                    count, self.plan.estimate_tokens(), simulated=self._simulated, bought=False
-                )
-            ),
+            "cost": self._cost_line(),
             "simulated": SIMULATED_BANNER if self._simulated else "",
             "can_generate": self.problems is None and not self._submitted,
             "problems": str(self.problems).splitlines() if self.problems else [],
-            "model": MODEL,
+            "model": self.model,
             "ratio": list(frame_size(self.cells[0].request, None)) if self.cells else None,
             "matrix": self.is_matrix,
             "columns": self.columns if not self.is_matrix else len(self.seeds),
@@ -397,20 +435,41 @@ class SeedGrid(FrontWidget):
         header.update(self._status())
         return header
 
+    def _cost_line(self) -> str:
+        """What buying the grid costs before Generate; what it cost (so far) after."""
+        if not self._bought:
+            return f"{videos(len(self.cells))} · {self._price}" if self.cells else ""
+        if self._simulated:
+            return f"{videos(len(self._bought))} simulated · nothing is bought"
+        costs = [j.generation.cost_usd if j.generation else None for j in self._bought]
+        known = [c for c in costs if c is not None]
+        line = f"{videos(len(self._bought))} bought"
+        if known:
+            line += f" · {usd(sum(known))}" + (" so far" if len(known) < len(costs) else "")
+        return line
+
     def _status(self) -> dict[str, Any]:
         jobs = self.jobs
         if not jobs:
             return {"status": "", "status_tone": "idle", "can_retry": False}
         done = [job for job in jobs if job.done]
-        failed = sum(job.state in (JobState.FAILED, JobState.TIMEOUT) for job in done)
+        failed = sum(job.state in REBUY_STATES for job in done)
+        missing = sum(job.state in FOLLOW_AGAIN_STATES for job in done)
         uncertain = sum(job.state is JobState.UNCERTAIN for job in done)
         parts = [f"{len(done)} of {len(self.cells)} done"]
         if failed:
             parts.append(f"{failed} failed")
+        if missing:
+            parts.append(f"{missing} bought, video not fetched")
         if uncertain:
-            parts.append(f"{uncertain} with unknown submission state (see history; rerun(i))")
-        tone = "failed" if failed or uncertain else "done" if len(done) == len(jobs) else "running"
-        return {"status": " · ".join(parts), "status_tone": tone, "can_retry": failed > 0}
+            parts.append(f"{uncertain} maybe bought (see the history; rerun(i))")
+        trouble = failed or missing or uncertain
+        tone = "failed" if trouble else "done" if len(done) == len(jobs) else "running"
+        return {
+            "status": " · ".join(parts),
+            "status_tone": tone,
+            "can_retry": bool(failed or missing),
+        }
 
     def _index(self, content: dict[str, Any]) -> int:
         index = content.get("cell")
@@ -601,7 +660,7 @@ class SeedGrid(FrontWidget):
         stills = [
             (
                 f"{cell.label}: {cell.prompt}" if self.is_matrix else cell.label,
-                self.posters.get(cell.shown.id) if cell.shown is not None else None,
+                self.posters.get(cell.shown.id or "") if cell.shown is not None else None,
             )
             for cell in self.cells
         ]

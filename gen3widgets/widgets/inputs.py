@@ -15,7 +15,7 @@ import ipywidgets
 import traitlets
 
 from .._images import MAX_ASPECT, MIN_ASPECT, PreparedImage, prepare_image, short_text
-from .._models import MAX_PROMPT_UTF16, MAX_SEED, utf16_length
+from .._models import MAX_PROMPT_UNITS, MAX_SEED, prompt_units
 from . import _html
 
 THUMBNAIL_PIXELS = 160  # longest side of the preview
@@ -64,10 +64,18 @@ class ImagePicker(ipywidgets.VBox):  # type: ignore[misc]
         super().__init__(
             children=[
                 self.label,
-                ipywidgets.HBox([self.url, self.upload, self.clear_button]),
+                # Wraps in a narrow window (two pickers side by side at 800 px) instead of
+                # clipping the buttons.
+                ipywidgets.HBox(
+                    [self.url, self.upload, self.clear_button],
+                    layout=ipywidgets.Layout(flex_flow="row wrap", align_items="center"),
+                ),
                 ipywidgets.HBox([self.thumbnail, ipywidgets.VBox([self.info, self.error])]),
             ]
         )
+        # Two pickers share a row; each keeps room for its field and buttons, or wraps.
+        self.layout.flex = "1 1 22em"
+        self.layout.min_width = "18em"
         self.url.observe(self._on_url, names="value")
         self.upload.observe(self._on_upload, names="value")
         self.clear_button.on_click(lambda _: self.clear())
@@ -83,6 +91,8 @@ class ImagePicker(ipywidgets.VBox):  # type: ignore[misc]
         self.prepared, self.problems = prepared, problems
         self._loading = True
         try:
+            if name is None and self.upload.value:
+                self.upload.value = ()  # not an upload any more: "Upload (0)" again
             self.value = _request_value(source, prepared)
             # A URL or path shows in the field; a data URI is far too long to sync to it.
             typed = isinstance(source, str) and source.lstrip()[:5].lower() != "data:"
@@ -110,14 +120,20 @@ class ImagePicker(ipywidgets.VBox):  # type: ignore[misc]
 
     def _on_upload(self, change: dict[str, Any]) -> None:
         files = change["new"]
-        if not files:
+        if not files or self._loading:
             return
         item = files[-1]
         content = item.get("content", b"")
         data = content.tobytes() if isinstance(content, memoryview) else bytes(content)
-        # Empty the upload widget: the bytes stay here, not in the synced widget state.
-        self.upload.value = ()
-        self.load(data, name=str(item.get("name") or "upload"))
+        name = str(item.get("name") or "upload")
+        # Keep the upload's name (the button shows "Upload (1)") but not its bytes: they
+        # stay here, never in the synced widget state or a saved notebook.
+        self._loading = True
+        try:
+            self.upload.value = ({**item, "content": memoryview(b"")},)
+        finally:
+            self._loading = False
+        self.load(data, name=name)
 
     # -- display ---------------------------------------------------------------------
 
@@ -135,7 +151,7 @@ class ImagePicker(ipywidgets.VBox):  # type: ignore[misc]
         if aspect is not None and not MIN_ASPECT <= aspect <= MAX_ASPECT:
             note = (
                 f"Aspect {aspect:.2f} is outside {MIN_ASPECT}–{MAX_ASPECT}: "
-                'choose ratio 16:9 or 9:16, not "from image".'
+                'pick a ratio instead of "auto".'
             )
         elif prepared.is_url:
             note = "Size unknown here: the API fetches the URL itself."
@@ -165,7 +181,8 @@ def make_thumbnail(data: bytes, size: int = THUMBNAIL_PIXELS) -> tuple[bytes, st
     from PIL import Image
 
     try:
-        with Image.open(io.BytesIO(data)) as img:
+        # Only the formats the request accepted: never another decoder on these bytes.
+        with Image.open(io.BytesIO(data), formats=("JPEG", "PNG", "WEBP")) as img:
             img.thumbnail((size, size))
             has_alpha = img.mode in ("RGBA", "LA", "PA") or "transparency" in img.info
             out = io.BytesIO()
@@ -179,7 +196,7 @@ def make_thumbnail(data: bytes, size: int = THUMBNAIL_PIXELS) -> tuple[bytes, st
 
 
 class PromptBox(ipywidgets.VBox):  # type: ignore[misc]
-    """The prompt, with a live count of UTF-16 code units (the API's unit) against its limit."""
+    """The prompt, with a live count of its length as the API counts it, against its limit."""
 
     def __init__(self, value: str = "") -> None:
         self.text = ipywidgets.Textarea(
@@ -204,20 +221,24 @@ class PromptBox(ipywidgets.VBox):  # type: ignore[misc]
 
     @property
     def length(self) -> int:
-        return utf16_length(self.value)
+        """The prompt's length as the API counts it (text pasted from a page may hold
+        broken characters; they are counted, and the request names them)."""
+        return prompt_units(self.value)
 
     def _count(self) -> None:
         n = self.length
-        if n > MAX_PROMPT_UTF16:
+        if n > MAX_PROMPT_UNITS:
             self.counter.value = _html.span(
-                f"{n} / {MAX_PROMPT_UTF16} — too long by {n - MAX_PROMPT_UTF16} "
-                "(emoji and some symbols count as 2)",
+                f"{n}\u00a0/\u00a0{MAX_PROMPT_UNITS} characters — {n - MAX_PROMPT_UNITS} too "
+                "many (emoji and some symbols count as 2)",
                 color=_html.ERROR_COLOR,
                 bold=True,
             )
         else:
             self.counter.value = _html.span(
-                f"{n} / {MAX_PROMPT_UTF16}", color=_html.MUTED_COLOR, small=True
+                f"{n}\u00a0/\u00a0{MAX_PROMPT_UNITS} characters",
+                color=_html.MUTED_COLOR,
+                small=True,
             )
 
 

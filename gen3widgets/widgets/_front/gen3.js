@@ -604,6 +604,22 @@ function setMessage(box, lines, link) {
   show(box, Boolean((lines && lines.length) || link));
 }
 
+/** "Fetch again": follow a bought video that did not arrive (free: nothing is bought). */
+function fetchButton(onClick) {
+  const b = button("Fetch again", "Follow the bought video again: free, nothing is bought", () => {
+    b.disabled = true;
+    onClick();
+  }, "gen3-small");
+  b.hidden = true;
+  return b;
+}
+
+function showFetch(b, can) {
+  if (b.hidden === !can) return;
+  show(b, Boolean(can));
+  b.disabled = false;
+}
+
 function noticeBox() {
   return node("div", "gen3-notice");
 }
@@ -634,8 +650,9 @@ function renderCard(model, el, clips, visibility) {
   const details = node("dl", "gen3-info");
   details.hidden = true;
   const message = node("div", "gen3-message");
+  const fetch = fetchButton(() => model.send({ type: "action", name: "fetch" }));
   const notice = noticeBox();
-  root.append(head, player.el, details, message, notice);
+  root.append(head, player.el, details, message, fetch, notice);
   el.append(root);
 
   const update = () => {
@@ -652,6 +669,7 @@ function renderCard(model, el, clips, visibility) {
     player.setProgress(view.running ? view.progress : null);
     setDetails(details, view.details);
     setMessage(message, view.message, view.link);
+    showFetch(fetch, view.can_fetch);
     setNotice(notice, model.get("notice"));
   };
   const onCommand = (msg) => {
@@ -701,7 +719,8 @@ class GridCellView {
     this.rerun = node("div", "gen3-rerun");
     this.tenS = button("10\u00a0s", "Re-run this cell as a 10 s clip (shows the cost first)", () => this.act("ask", { kind: "ten_s" }), "gen3-small");
     this.lastFrame = button("+ last frame", "Re-run this cell ending on a frame you choose (shows the cost first)", () => this.act("ask", { kind: "last_frame" }), "gen3-small");
-    this.rerun.append(this.tenS, this.lastFrame);
+    this.fetch = fetchButton(() => this.act("fetch"));
+    this.rerun.append(this.tenS, this.lastFrame, this.fetch);
     this.pending = node("div", "gen3-pending");
     this.pending.hidden = true;
     this.info = node("dl", "gen3-info");
@@ -735,7 +754,8 @@ class GridCellView {
     this.expand.disabled = !clip;
     show(this.tenS, Boolean(data.can_ten_s));
     show(this.lastFrame, Boolean(data.can_last_frame));
-    show(this.rerun, Boolean(data.can_ten_s || data.can_last_frame));
+    showFetch(this.fetch, data.can_fetch);
+    show(this.rerun, Boolean(data.can_ten_s || data.can_last_frame || data.can_fetch));
     this.renderPending(data.pending);
     setDetails(this.info, data.details);
     setMessage(this.message, data.message, data.link);
