@@ -37,7 +37,7 @@ from gen3widgets._jobs import JobRunner, JobState
 from gen3widgets._store import HistoryStore
 from gen3widgets.simulator import Faults, RunningSimulator, start
 from gen3widgets.simulator._render import RenderSpec
-from tests.fakes import FakeClock
+from tests.fakes import FakeClock, tiny_mp4
 from tests.widget_support import widget_tree
 
 REPO = Path(__file__).resolve().parents[1]
@@ -47,7 +47,7 @@ HTML_ERROR = '<script>alert("pwned")</script><b>bold</b> the prompt was flagged'
 
 
 def fake_render(spec: RenderSpec) -> bytes:
-    return b"\x00\x00\x00\x20ftypisom" + spec.seed.to_bytes(4, "big") * 64
+    return tiny_mp4()  # a real MP4: downloads are checked to be whole, decodable videos
 
 
 def png(size: tuple[int, int] = (320, 192)) -> bytes:
