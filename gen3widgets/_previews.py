@@ -8,29 +8,36 @@ For ``videos/<id>.mp4`` this makes
   them stays smooth, the index at the front (``+faststart``);
 * ``videos/<id>.poster.jpg``: the clip's middle frame at the preview's size.
   Image-to-video clips all start on the same first frame, so the middle frame
-  is where a grid's seeds differ.
+  is where a grid's seeds differ. Its JPEG comment carries the clip's size,
+  frame rate and length (``ClipInfo``), so a view never opens the video.
 
 A grid shows posters at once and plays previews: a 10 s clip of 6–7 MB
-becomes a preview of about 1.2 MB and a poster of a few tens of KB. The full
+becomes a preview of about 1.3 MB and a poster of a few tens of KB. The full
 clip is only sent when someone asks for full resolution.
 
 ``ensure_previews`` is idempotent (fresh files are kept), safe to call from
 several threads at once (one maker per clip, the others wait for it),
 writes each file atomically (a hidden temporary file, then a rename), and
 never raises for a bad clip: it returns what it could make and logs why
-not. It decodes and encodes for about a second of CPU per 10 s clip, so call
-it off the event loop (``asyncio.to_thread``).
+not. The decoding and encoding run in a short-lived child process
+(``python -m gen3widgets._previews CLIP``), about a second and a half of
+CPU per 10 s clip: FFmpeg's and x264's buffers are freed with the process,
+so the kernel's memory does not grow with the number of clips. Still, it
+blocks its caller meanwhile: call it off the event loop (``asyncio.to_thread``).
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import os
+import subprocess
+import sys
 import tempfile
 import threading
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from fractions import Fraction
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -52,8 +59,23 @@ PRESET = "superfast"
 POSTER_QUALITY = 80
 DEFAULT_FPS = Fraction(24)
 
+# A 10 s clip takes about 1.5 s; far longer means the child is stuck.
+MAKER_TIMEOUT = 300.0
+# Makers running at once: each keeps a core busy.
+_makers = threading.BoundedSemaphore(max(1, min(4, os.cpu_count() or 1)))
+
 PREVIEW_SUFFIX = ".preview.mp4"
 POSTER_SUFFIX = ".poster.jpg"
+
+
+@dataclass(frozen=True)
+class ClipInfo:
+    """What a view needs to know of the full clip (kept in its poster's JPEG comment)."""
+
+    width: int
+    height: int
+    fps: float
+    duration: float
 
 
 @dataclass(frozen=True)
@@ -63,6 +85,7 @@ class Previews:
     video: Path
     preview: Path | None = None
     poster: Path | None = None
+    info: ClipInfo | None = None  # read from the poster
     problem: str | None = None
 
 
@@ -78,31 +101,66 @@ def poster_path(video: Path) -> Path:
 
 def existing_previews(video: Path) -> Previews:
     """The previews of ``video`` that exist and are newer than it (no work is done)."""
+    poster = poster_path(video) if _fresh(poster_path(video), video) else None
     return Previews(
         video,
         preview_path(video) if _fresh(preview_path(video), video) else None,
-        poster_path(video) if _fresh(poster_path(video), video) else None,
+        poster,
+        _read_info(poster) if poster is not None else None,
     )
 
 
 def ensure_previews(video: Path) -> Previews:
     """Make the preview and the poster of ``video`` unless fresh ones exist; never raises.
 
-    Blocks for about a second per 10 s clip: call it in a worker thread.
+    Blocks for about a second and a half per 10 s clip: call it in a worker thread.
     """
     video = Path(video)
     with _lock_for(video):
         found = existing_previews(video)
         if found.preview is not None and found.poster is not None:
             return found
-        try:
-            _make(video)
-        except Exception as exc:  # a bad clip must never break a job or a view
-            problem = _reason(exc)
+        with _makers:
+            problem = _run_maker(video)
+        made = existing_previews(video)
+        if problem is None and (made.preview is None or made.poster is None):
+            problem = "the preview maker made nothing"
+        if problem is not None:
             log.warning("Could not make a preview of %s: %s", video, problem)
-            made = existing_previews(video)
-            return Previews(video, made.preview, made.poster, problem)
-        return existing_previews(video)
+            return Previews(video, made.preview, made.poster, made.info, problem)
+        return made
+
+
+# -- the child process ---------------------------------------------------------------------------
+
+
+def _run_maker(video: Path) -> str | None:
+    """Make the previews of ``video`` in a child process; why not, or ``None`` when made."""
+    if not sys.executable:
+        return "no Python interpreter to make previews with"
+    command = [sys.executable, "-m", "gen3widgets._previews", str(video)]
+    try:
+        done = subprocess.run(
+            command, capture_output=True, text=True, timeout=MAKER_TIMEOUT, check=False
+        )
+    except subprocess.TimeoutExpired:
+        return f"the preview maker took longer than {MAKER_TIMEOUT:g} s"
+    except OSError as exc:
+        return f"the preview maker could not start ({exc.strerror or exc})"
+    if done.returncode == 0:
+        return None
+    said = done.stderr.strip().splitlines()
+    return said[-1] if said else f"the preview maker stopped (exit code {done.returncode})"
+
+
+def main(argv: list[str]) -> int:
+    """The child: make the previews of the clip ``argv[0]``; its last stderr line says why not."""
+    try:
+        _make(Path(argv[0]))
+    except Exception as exc:
+        print(_reason(exc), file=sys.stderr)
+        return 1
+    return 0
 
 
 # -- making them ------------------------------------------------------------------------------
@@ -121,10 +179,14 @@ def _make(video: Path) -> None:
         duration = _seconds(source, stream)
         frames = stream.frames or (round(duration * fps) if duration else 0)
         rate = _bit_rate(video.stat().st_size, duration)
+        info = ClipInfo(
+            stream.codec_context.width, stream.codec_context.height, float(fps), duration
+        )
         with _atomic(preview_path(video), video) as temp:
             poster = _transcode(source, stream, temp, (width, height), fps, rate, frames // 2)
         with _atomic(poster_path(video), video) as temp:
-            poster.save(temp, format="JPEG", quality=POSTER_QUALITY, optimize=True)
+            comment = json.dumps(asdict(info)).encode()
+            poster.save(temp, format="JPEG", quality=POSTER_QUALITY, optimize=True, comment=comment)
 
 
 def _transcode(
@@ -188,6 +250,20 @@ def _bit_rate(size: int, duration: float) -> int:
 # -- files and locks -----------------------------------------------------------------------------
 
 
+def _read_info(poster: Path) -> ClipInfo | None:
+    """The clip's size, rate and length from its poster's comment (the header only is read)."""
+    from PIL import Image
+
+    try:
+        with Image.open(poster) as image:
+            said = json.loads(image.info.get("comment", b"{}"))
+        return ClipInfo(
+            int(said["width"]), int(said["height"]), float(said["fps"]), float(said["duration"])
+        )
+    except (OSError, ValueError, KeyError, TypeError):
+        return None  # an older or foreign poster: the view falls back to the request's size
+
+
 def _fresh(path: Path, video: Path) -> bool:
     try:
         return path.stat().st_mtime >= video.stat().st_mtime
@@ -228,3 +304,7 @@ def _reason(exc: BaseException) -> str:
         return "PyAV is not installed (pip install av)"
     said = getattr(exc, "strerror", None)  # OSError, and PyAV's FFmpeg errors
     return str(said or exc) or type(exc).__name__
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -9,7 +9,6 @@ from __future__ import annotations
 import base64
 import json
 import threading
-from pathlib import Path
 
 import pytest
 
@@ -131,10 +130,7 @@ def test_a_big_clip_arrives_in_chunks_and_a_made_up_key_gets_nothing(harness: Ha
 def test_a_clip_without_previews_still_plays_and_says_why(
     harness: Harness, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    def broken(video: Path) -> None:
-        raise ValueError("the encoder is missing")
-
-    monkeypatch.setattr(_previews, "_make", broken)
+    monkeypatch.setattr(_previews, "_run_maker", lambda video: "the encoder is missing")
     _, runner = harness.sim_runner()
     card = GenerationCard()
     front = FrontEnd(card)

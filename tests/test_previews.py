@@ -1,4 +1,5 @@
-"""Previews and posters: made once beside the clip, small, the same length, never raising."""
+"""Previews and posters: made once beside the clip (in a child process), small, the same
+length, never raising."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from PIL import Image, ImageStat
 from gen3widgets import _previews
 from gen3widgets._previews import (
     PREVIEW_LONG_SIDE,
+    ClipInfo,
     ensure_previews,
     existing_previews,
     poster_path,
@@ -45,6 +47,7 @@ def test_a_preview_and_a_poster_are_made_beside_the_clip(tmp_path: Path) -> None
     made = ensure_previews(clip)
 
     assert made.problem is None
+    assert made.info == ClipInfo(640, 384, 24.0, 2.0)  # the full clip's, from the poster
     assert made.preview == preview_path(clip) == tmp_path / "gen-1.preview.mp4"
     assert made.poster == poster_path(clip) == tmp_path / "gen-1.poster.jpg"
     width, height, frames, fps, codec, pix_fmt = _video(made.preview)
@@ -89,9 +92,14 @@ def test_fresh_previews_are_kept_and_stale_ones_made_again(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     clip = _clip(tmp_path, tiny_mp4(4))
-    made_by = _previews._make
+    made_by = _previews._run_maker
     calls: list[Path] = []
-    monkeypatch.setattr(_previews, "_make", lambda video: (calls.append(video), made_by(video)))
+
+    def counted(video: Path) -> str | None:
+        calls.append(video)
+        return made_by(video)
+
+    monkeypatch.setattr(_previews, "_run_maker", counted)
 
     first = ensure_previews(clip)
     again = ensure_previews(clip)
@@ -110,21 +118,22 @@ def test_threads_asking_at_once_make_the_previews_once(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     clip = _clip(tmp_path, tiny_mp4(5))
-    made_by = _previews._make
+    made_by = _previews._run_maker
     entered, release = threading.Event(), threading.Event()
     active: list[int] = []
     calls: list[int] = []
 
-    def slow_make(video: Path) -> None:
+    def slow_make(video: Path) -> str | None:
         active.append(1)
         assert len(active) == 1, "two makers ran at once"
         calls.append(1)
         entered.set()
         release.wait(30)
-        made_by(video)
+        problem = made_by(video)
         active.pop()
+        return problem
 
-    monkeypatch.setattr(_previews, "_make", slow_make)
+    monkeypatch.setattr(_previews, "_run_maker", slow_make)
     results: list[object] = []
     threads = [
         threading.Thread(target=lambda: results.append(ensure_previews(clip))) for _ in range(4)

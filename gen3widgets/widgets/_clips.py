@@ -9,8 +9,8 @@ binary buffer. Nothing of the clip stays in the kernel once sent, so a new
 view, or the same page reloaded while the kernel lives, simply asks again.
 
 The same worker threads also prepare a finished clip for the views (its
-previews, its size and frame rate), so neither reading nor decoding ever
-runs on the kernel's event loop.
+previews, its size and frame rate), so neither reading nor waiting for the
+preview maker ever runs on the kernel's event loop.
 """
 
 from __future__ import annotations
@@ -108,22 +108,11 @@ class Media:
 def prepare(video: Path) -> Media:
     """Previews (made now if missing), size, frame rate and poster of ``video``; never raises.
 
-    Blocks: call it through ``in_background``.
+    Blocks: call it through ``in_background``. The clip is never opened here:
+    what is known of it comes from its poster (see ``_previews``).
     """
     previews = ensure_previews(video)
-    width = height = None
-    fps = duration = None
-    try:
-        import av
-
-        with av.open(str(video)) as container:
-            stream = container.streams.video[0]
-            width, height = stream.codec_context.width or None, stream.codec_context.height or None
-            fps = float(stream.average_rate) if stream.average_rate else None
-            if container.duration:
-                duration = container.duration / 1_000_000
-    except Exception as exc:  # a clip PyAV cannot read still plays if the browser can
-        log.debug("Could not read the size of %s: %s", video, exc)
+    info = previews.info
     poster = None
     if previews.poster is not None:
         try:
@@ -131,4 +120,6 @@ def prepare(video: Path) -> Media:
             poster = "data:image/jpeg;base64," + base64.b64encode(data).decode("ascii")
         except OSError as exc:
             log.warning("Could not read the poster %s: %s", previews.poster, exc)
-    return Media(previews, width, height, fps, duration, poster)
+    if info is None:
+        return Media(previews, poster_uri=poster)
+    return Media(previews, info.width, info.height, info.fps, info.duration, poster)
