@@ -54,8 +54,10 @@ def flatten(groups: Iterable[Iterable[Any]]) -> list[Any]:
 # -- the simulator -----------------------------------------------------------------------
 
 
-def clip_path(clips_dir: str | Path, duration: int) -> Path:
-    return Path(clips_dir) / f"clip_{duration}s.mp4"
+def clip_path(clips_dir: str | Path, duration: int, quality: str = "light") -> Path:
+    """Where ``run.py`` keeps its pre-rendered clip of that length and quality."""
+    suffix = "" if quality == "light" else f"_{quality}"
+    return Path(clips_dir) / f"clip_{duration}s{suffix}.mp4"
 
 
 def prerendered(clips_dir: str | Path) -> Callable[[Any], bytes]:
@@ -63,18 +65,24 @@ def prerendered(clips_dir: str | Path) -> Callable[[Any], bytes]:
 
     The real API renders on Runway's GPUs, not on the client's machine; the
     simulator's real renderer would put seconds of CPU per job on the same
-    two cores as the client under test. Each job still gets distinct bytes (a
-    valid MP4 ``free`` box carrying the seed and a counter is appended), so
-    "each video sent once" can be checked by content.
+    two cores as the client under test. The clip matches the job's length and
+    the simulator's ``video_quality`` ("realistic": ~5 Mbit/s, 6–7 MB per 10 s,
+    as real 720p AI video is). Each job still gets distinct bytes (a valid MP4
+    ``free`` box carrying the seed and a counter is appended), so "each video
+    sent once" can be checked by content.
     """
     clips = {
-        d: clip_path(clips_dir, d).read_bytes() for d in (5, 10) if clip_path(clips_dir, d).exists()
+        (d, q): clip_path(clips_dir, d, q).read_bytes()
+        for d in (5, 10)
+        for q in ("light", "realistic")
+        if clip_path(clips_dir, d, q).exists()
     }
     counter = itertools.count()
 
     def render(spec: Any) -> bytes:
         tag = int(spec.seed).to_bytes(8, "big") + next(counter).to_bytes(8, "big")
-        return clips[spec.duration] + (8 + len(tag)).to_bytes(4, "big") + b"free" + tag
+        clip = clips[(spec.duration, spec.quality)]
+        return clip + (8 + len(tag)).to_bytes(4, "big") + b"free" + tag
 
     return render
 

@@ -9,17 +9,14 @@
   from that window are collected at the end.
 * The same kernel measurement for the AI/ML API docs' loop, run in a cell as
   the docs show it (it blocks the kernel until the job is done).
-* Comm bytes: nbclient runs a notebook whose cells show a 16-seed grid and
-  ``grid.wait()``; every iopub comm message's binary buffers are recorded (all
-  of them, whichever cell they are attributed to) and matched by SHA-256 to
-  the video files; the notebook is saved with ``store_widget_state=True``.
+
+What the front end costs (memory, websocket bytes, the saved notebook) is
+measured in a real browser by ``_front_bench.py``.
 """
 
 from __future__ import annotations
 
-import base64
 import collections
-import hashlib
 import json
 import os
 import tempfile
@@ -250,92 +247,3 @@ def kernel_baseline_section(config: dict[str, Any], ready: Callable[[], None]) -
         return {"repeats": [_docs_loop_once(sim, k, config) for k in kernels]}
     finally:
         sim.stop()
-
-
-# -- comm bytes and the saved notebook ----------------------------------------------------
-
-
-def _sha(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
-
-
-def _record_comm_buffers(client: Any, buffers: list[bytes]) -> Callable[..., None]:
-    """An nbclient ``on_cell_execute`` hook that taps every iopub comm message's buffers."""
-
-    def hook(**_: Any) -> None:
-        channel = client.kc.iopub_channel
-        if getattr(channel, "_gen3bench_tapped", False):
-            return
-        get_msg = channel.get_msg
-
-        async def tapped(*args: Any, **kwargs: Any) -> Any:
-            msg = await get_msg(*args, **kwargs)
-            if msg["msg_type"] in ("comm_open", "comm_msg"):
-                buffers.extend(bytes(b) for b in msg.get("buffers") or [])
-            return msg
-
-        channel.get_msg = tapped
-        channel._gen3bench_tapped = True
-
-    return hook
-
-
-def _videos_in_notebook(nb: Any) -> list[str]:
-    """SHA-256 of every non-empty buffer stored in the notebook's widget state."""
-    state = nb.metadata.get("widgets", {}).get("application/vnd.jupyter.widget-state+json", {})
-    hashes = []
-    for widget in state.get("state", {}).values():
-        for buffer in widget.get("buffers", []):
-            data = base64.b64decode(buffer["data"])
-            if data:
-                hashes.append(_sha(data))
-    return hashes
-
-
-def comm_section(config: dict[str, Any], ready: Callable[[], None]) -> dict[str, Any]:
-    """Bytes sent over the widget comm for a 16-video grid, and the nbclient-saved notebook's size."""
-    import nbformat
-    from nbclient import NotebookClient
-
-    sim = serve(config["clips_dir"], job_seconds=tuple(config["job_seconds"]), seed=7000)
-    home = tempfile.mkdtemp(prefix="gen3bench-comm-")
-    kernel_env(sim.url, home)
-    image = config["image"]
-    nb = nbformat.v4.new_notebook()
-    nb.cells = [
-        nbformat.v4.new_code_cell(
-            GRID_CELL.format(prompt=PROMPT, image=image, seeds=config["seeds"])
-        ),
-        nbformat.v4.new_code_cell(f"generations = grid.wait(timeout={config['timeout']})"),
-    ]
-    buffers: list[bytes] = []
-    client = NotebookClient(
-        nb, timeout=config["timeout"], kernel_name="python3", store_widget_state=True
-    )
-    client.on_cell_execute = _record_comm_buffers(client, buffers)
-    try:
-        with client.setup_kernel():  # what NotebookClient.execute() does, kernel started first
-            ready()
-            for index, cell in enumerate(nb.cells):
-                client.execute_cell(cell, index)
-            client.set_widgets_metadata()
-    finally:
-        sim.stop()
-    saved = Path(home) / "grid.ipynb"
-    nbformat.write(nb, saved)
-    videos = {_sha(p.read_bytes()): p.stat().st_size for p in (Path(home) / "videos").glob("*.mp4")}
-    sent = collections.Counter(_sha(b) for b in buffers)
-    stored = collections.Counter(h for h in _videos_in_notebook(nb) if h in videos)
-    return {
-        "repeats": [
-            {
-                "videos": [float(len(videos))],
-                "video_bytes": [float(sum(videos.values()))],
-                "buffer_bytes": [float(sum(len(b) for b in buffers))],
-                "max_sends_per_video": [float(max((sent[h] for h in videos), default=0))],
-                "videos_sent": [float(sum(1 for h in videos if sent[h]))],
-                "notebook_bytes": [float(saved.stat().st_size)],
-                "videos_in_notebook": [float(len(stored))],
-            }
-        ]
-    }

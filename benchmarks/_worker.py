@@ -26,7 +26,7 @@ SECTIONS = {
     "naive": "_grid_bench:naive_section",
     "kernel": "_kernel_bench:kernel_section",
     "kernel_baseline": "_kernel_bench:kernel_baseline_section",
-    "comm": "_kernel_bench:comm_section",
+    "front": "_front_bench:front_section",
     "imports": "_cpu_bench:import_section",
     "render": "_cpu_bench:render_section",
 }

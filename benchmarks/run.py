@@ -11,7 +11,8 @@ evidence behind the figures. Each section runs in its own process against
 its own simulator(s) on 127.0.0.1 (``gen3widgets.simulator.start``); sections
 that only wait on timers run side by side, the kernel measurement runs
 while only the light realistic-jobs section is left, and the CPU-bound ones
-(import time, render time) run alone at the end.
+(import time, render time) run alone after it, and the front end (JupyterLab,
+Chromium, a kernel, previews) runs alone last.
 """
 
 from __future__ import annotations
@@ -86,7 +87,14 @@ def mode_config(mode: str) -> dict[str, dict[str, Any]]:
             "time_scale": scale,
             "settle": pick(0.3, 1.0, 1.0),
         },
-        "comm": {"seeds": pick(2, 16, 16), "job_seconds": pick((0.5, 1.0), (2.0, 4.0), (2.0, 4.0))},
+        # A grid of realistic 10 s clips (~6.5 MB each) in JupyterLab; None: preset "realistic".
+        "front": {
+            "seeds": pick(2, 16, 16),
+            "duration": pick(5, 10, 10),
+            "quality": pick("light", "realistic", "realistic"),
+            "job_seconds": pick((1.0, 1.5), (10.0, 16.0), None),
+            "previews": pick(1, 2, 3),
+        },
         "kernel": {
             "repeats": pick(1, 1, 3),
             "seeds": pick(4, 16, 16),
@@ -235,7 +243,6 @@ async def run_all(
         *(w for workers in repeated.values() for w in workers),
         grid,
         worker("naive"),
-        worker("comm"),
         worker("kernel_baseline"),
     ]
     kernel = [worker("kernel")]
@@ -255,8 +262,10 @@ async def run_all(
     for w in cpu:  # one after the other
         await run_workers([w], timeout)
     await long_running
+    front = [worker("front")]
+    await run_workers(front, timeout)  # alone: a browser, a server, a kernel, previews
 
-    results = {w.name: w.result for w in short + kernel + cpu if "#" not in w.name}
+    results = {w.name: w.result for w in short + kernel + cpu + front if "#" not in w.name}
     results["realistic"] = merge_repeats(realistic)
     for name, workers in repeated.items():
         results[name] = merge_repeats(workers)
@@ -268,14 +277,17 @@ async def run_all(
 # -- inputs ---------------------------------------------------------------------------------
 
 
-def prerender(work: Path, durations: list[int]) -> None:
-    """Render the clips the simulators hand out, once, with the simulator's real renderer."""
+def prerender(work: Path, clips: set[tuple[int, str]]) -> None:
+    """Render the clips the simulators hand out, once, with the simulator's real renderer.
+
+    ``clips``: (duration, quality) pairs; "realistic" is the simulator's ~5 Mbit/s quality.
+    """
     from gen3widgets.simulator._render import RenderSpec, render_mp4
 
     image = IMAGE.read_bytes()
-    for duration in durations:
-        spec = RenderSpec(image, duration=duration, seed=1)
-        clip_path(work, duration).write_bytes(render_mp4(spec))
+    for duration, quality in sorted(clips):
+        spec = RenderSpec(image, duration=duration, seed=1, quality=quality)  # type: ignore[arg-type]
+        clip_path(work, duration, quality).write_bytes(render_mp4(spec))
 
 
 # -- the report -----------------------------------------------------------------------------
@@ -308,11 +320,11 @@ def _span(seconds: Any) -> str:
 def config_notes(mode: str, config: dict[str, dict[str, Any]]) -> list[str]:
     """How each section was run, in the words of the table's notes."""
     poll, real, naive = config["poll"], config["realistic"], config["naive"]
-    kernel, grid, base, comm = (
+    kernel, grid, base, front = (
         config["kernel"],
         config["grid"],
         config["kernel_baseline"],
-        config["comm"],
+        config["front"],
     )
     clips = " and ".join(f"{c} s" for c in real["clips"])
     scaled = naive["seeds"] < naive["grid_seeds"]
@@ -357,8 +369,22 @@ def config_notes(mode: str, config: dict[str, dict[str, Any]]) -> list[str]:
         f"({base['repeats']} repeat(s)) runs the docs' sample in a cell (one "
         f"{_span(base['job_seconds'])} job), sends `1+1` {base['settle']:g} s later and reads "
         "the probe around it.",
-        f"Comm bytes: one nbclient run of a {comm['seeds']}-seed grid "
-        f"({_span(comm['job_seconds'])} jobs) to the end.",
+        f"Front end: a {front['seeds']}-clip grid of {front['duration']} s clips "
+        f'(simulator `video_quality="{front["quality"]}"`; jobs '
+        + (
+            _span(front["job_seconds"])
+            if front["job_seconds"]
+            else 'of the "realistic" preset, 40–55 s for 10 s clips'
+        )
+        + ") in JupyterLab 4 and Debian Chromium (Playwright, a 1400×1700 viewport: the whole "
+        "grid on screen), gen3widgets then the baseline, each in a fresh kernel with its own "
+        "simulator, one run each. Baseline: the grid as it was before issue 14 "
+        "(`baselines/bytes_in_state.py`: an `ipywidgets.Video` per cell whose value is the MP4's "
+        "bytes; no previews). Memory: the kernel's RSS from just before Generate to every video "
+        "playable (the preview makers are child processes, not counted; their cost is the "
+        "preview row). Websocket: every frame of the kernel's websocket from Generate on. The "
+        "notebook is saved by JupyterLab (`saveState`: widget state included). Preview cost: "
+        f"`ensure_previews` on {front['previews']} copies of the clip, alone.",
     ]
     if mode == "smoke":
         lines.insert(0, "**--smoke: a check of the machinery; tiny jobs, baselines' sleeps ×0.1. "
@@ -410,7 +436,9 @@ def main(argv: list[str] | None = None) -> int:
         work = Path(tmp)
         (work / "tmp").mkdir()
         print(f"gen3widgets benchmarks ({mode}); logs in {work} while running", file=sys.stderr)
-        prerender(work, sorted({5, *config["realistic"]["clips"]}))
+        front = config["front"]
+        clips = {(d, "light") for d in {5, *config["realistic"]["clips"]}}
+        prerender(work, clips | {(front["duration"], front["quality"])})
         results = asyncio.run(run_all(config, work, timeout, overlap_cpu=mode == "quick"))
     took, loads = time.monotonic() - started, (load_before, load())
 

@@ -25,7 +25,12 @@ METRICS = [
     "kernel responsiveness while 16 jobs poll: event-loop lag p99",
     "CPU used by the kernel while 16 jobs poll",
     "`import gen3widgets` time over `import ipywidgets` alone",
-    "bytes sent over the widget comm to show a 16-video grid",
+    "16-clip grid of realistic 10 s clips in JupyterLab + Chromium",
+    "same grid: bytes over the websocket, as a share of the video files",
+    "same grid: last video playable after the slowest job finishes",
+    "same grid: first still on screen after the first job finishes",
+    "same grid: the notebook saved by JupyterLab with widget state",
+    "preview cost per clip",
     "simulator render time, 5 s and 10 s clips",
 ]
 COLUMNS = "| metric | gen3widgets | baseline(s), same run | ratio | goal | met? |"
@@ -34,6 +39,9 @@ COLUMNS = "| metric | gen3widgets | baseline(s), same run | ratio | goal | met? 
 @pytest.mark.kernel
 @pytest.mark.slow
 def test_smoke_run_prints_the_whole_table(tmp_path: Path) -> None:
+    chromium = Path(os.environ.get("GEN3WIDGETS_CHROMIUM", "/usr/bin/chromium"))
+    if not chromium.exists() and os.environ.get("GEN3WIDGETS_REQUIRE_BROWSER") != "1":
+        pytest.skip(f"the front-end section needs Chromium ({chromium} is missing)")
     env = {k: v for k, v in os.environ.items() if not k.startswith("AIMLAPI_")}
     done = subprocess.run(
         [sys.executable, str(ROOT / "benchmarks" / "run.py"), "--smoke"],
@@ -41,7 +49,7 @@ def test_smoke_run_prints_the_whole_table(tmp_path: Path) -> None:
         env=env,
         capture_output=True,
         text=True,
-        timeout=240,
+        timeout=360,
         check=False,
     )
     assert done.returncode == 0, done.stderr[-3000:]

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -29,6 +30,7 @@ import anywidget
 import traitlets
 
 from .._errors import Gen3Error
+from .._jobs import Job
 from .._models import Generation
 from . import _html
 from ._clips import ClipShelf, Media, clip_messages, in_background, prepare
@@ -38,6 +40,8 @@ log = logging.getLogger("gen3widgets")
 
 FRONT = Path(__file__).parent / "_front"
 COMMANDS = ("play", "pause", "restart")
+# Running jobs tick once a second each; a widget redraws for ticks at most this often.
+TICK_REFRESH_SECONDS = 0.9
 Action = Callable[[dict[str, Any], list[bytes]], object]
 
 
@@ -57,6 +61,8 @@ class FrontWidget(anywidget.AnyWidget):
         # Observers run on the runner's loop thread, clicks on the kernel's, clips on workers.
         self._lock = threading.RLock()
         self._actions: dict[str, Action] = {}
+        self._seen: dict[int, tuple[object, object]] = {}  # job key -> (state, server status)
+        self._refreshed = 0.0  # when the state was last brought up to date (monotonic)
         self.on_msg(self._on_front)
 
     # -- from the browser ------------------------------------------------------------
@@ -129,8 +135,25 @@ class FrontWidget(anywidget.AnyWidget):
         in_background(work)
         return Shown(generation, None)
 
+    def _on_job(self, job: Job) -> None:
+        """An observer call: a change shows at once; ticks (elapsed time only) of all the
+        widget's running jobs fold into one redraw a second, not one per job."""
+        seen = (job.state, job.generation.status if job.generation is not None else None)
+        with self._lock:
+            changed = self._seen.get(job.key) != seen
+            self._seen[job.key] = seen
+            if not changed and time.monotonic() - self._refreshed < TICK_REFRESH_SECONDS:
+                return
+        self._refresh()
+
     def _refresh(self) -> None:
-        """Bring the widget state up to date (subclasses)."""
+        """Bring the widget state up to date: ``_state()``, under the lock."""
+        with self._lock:
+            self._refreshed = time.monotonic()
+            self._state()
+
+    def _state(self) -> None:
+        """Set the synced traits from the jobs (subclasses)."""
         raise NotImplementedError
 
     # -- where widgets do not render -------------------------------------------------

@@ -96,16 +96,15 @@ class GenerationCard(FrontWidget):
 
     def _on_job(self, job: Job) -> None:
         if job is self.job:  # else a late call from a job we no longer follow
-            self._refresh()
+            super()._on_job(job)
 
-    def _refresh(self) -> None:
-        with self._lock:
-            job = self.job
-            shown = self._shown(job.generation) if job is not None and job.ok else None
-            simulated = job.runner.simulated if job is not None else False
-            view: dict[str, Any] = {"title": self._title, "bound": job is not None}
-            view.update(describe(job, None, shown, self._shelf, simulated=simulated))
-            self.view = view
+    def _state(self) -> None:
+        job = self.job
+        shown = self._shown(job.generation) if job is not None and job.ok else None
+        simulated = job.runner.simulated if job is not None else False
+        view: dict[str, Any] = {"title": self._title, "bound": job is not None}
+        view.update(describe(job, None, shown, self._shelf, simulated=simulated))
+        self.view = view
 
     def _static_html(self) -> str:
         job = self.job

@@ -390,14 +390,9 @@ class SeedGrid(FrontWidget):
 
     # -- following -------------------------------------------------------------------
 
-    def _on_job(self, job: Job) -> None:
-        self._refresh()
-
-    def _refresh(self) -> None:
-        with self._lock:
-            views = [self._cell_view(cell) for cell in self.cells]
-            self.cell_views = views
-            self.header = self._header()
+    def _state(self) -> None:
+        self.cell_views = [self._cell_view(cell) for cell in self.cells]
+        self.header = self._header()
 
     def _cell_view(self, cell: GridCell) -> dict[str, Any]:
         job = cell.job

@@ -100,7 +100,7 @@ def _generate_and_play_in_step(page: Any, grid: Any) -> None:
 
 
 def _wipe_shows_two_full_size_videos(page: Any, grid: Any) -> None:
-    press(grid, "A/B wipe between two cells")
+    press(grid, "A|B")
     wipe = grid.locator(".gen3-wipe")
     videos = wait_for_playable_videos(page, wipe, 2)
     assert len(videos) == 2

@@ -62,12 +62,13 @@ function setIcon(b, name) {
 /** A button with a text label, or an icon (`label` "icon:name"); `title` names it for everyone. */
 function button(label, title, onClick, cls = "") {
   const b = node("button", `gen3-btn ${cls}`.trim());
-  if (label.startsWith("icon:")) setIcon(b, label.slice(5));
-  else b.textContent = label;
   b.type = "button";
-  if (title) {
-    b.title = title;
-    b.setAttribute("aria-label", title);
+  if (title) b.title = title;
+  if (label.startsWith("icon:")) {
+    setIcon(b, label.slice(5));
+    b.setAttribute("aria-label", title); // an icon's name; a text button is named by its text
+  } else {
+    b.textContent = label;
   }
   b.addEventListener("click", (event) => {
     event.stopPropagation();
@@ -337,7 +338,9 @@ class Player {
   }
 
   key() {
-    if (!this.clip) return null;
+    // Not before the kernel has prepared the clip: only then is it known whether a
+    // preview exists (else the full clip would be fetched for nothing).
+    if (!this.clip || !this.clip.ready) return null;
     return this.full ? this.clip.full : this.clip.preview || this.clip.full;
   }
 
@@ -586,8 +589,17 @@ function setChip(n, text, tone) {
   n.dataset.tone = tone || "idle";
 }
 
+/** True when `n` already shows `value` (remembered on the node): no DOM work then. */
+function unchanged(n, value) {
+  const key = JSON.stringify(value === undefined ? null : value);
+  if (n.gen3Shown === key) return true;
+  n.gen3Shown = key;
+  return false;
+}
+
 /** The info toggle's details: a definition list of [label, value] rows. */
 function setDetails(dl, rows) {
+  if (unchanged(dl, rows)) return;
   dl.replaceChildren();
   for (const [label, value] of rows || []) {
     dl.append(node("dt", "", label), node("dd", "", value));
@@ -595,6 +607,7 @@ function setDetails(dl, rows) {
 }
 
 function setMessage(box, lines, link) {
+  if (unchanged(box, [lines, link])) return;
   box.replaceChildren();
   for (const line of lines || []) box.append(node("div", "", line));
   if (link) {
@@ -1054,7 +1067,9 @@ class GridView {
     show(this.status, Boolean(header.status));
     setText(this.simulated, header.simulated);
     show(this.simulated, Boolean(header.simulated));
-    this.problems.replaceChildren(...(header.problems || []).map((line) => node("li", "", line)));
+    if (!unchanged(this.problems, header.problems)) {
+      this.problems.replaceChildren(...(header.problems || []).map((line) => node("li", "", line)));
+    }
     show(this.problems, Boolean(header.problems && header.problems.length));
     setNotice(this.notice, this.model.get("notice"));
     const first = views.find((v) => v.clip);
