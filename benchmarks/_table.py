@@ -464,6 +464,13 @@ def evidence(results: dict[str, Any]) -> list[str]:
     if front := _ok(results, "front"):
         r = front["repeats"][0]
         ours, base = r["gen3widgets"], r["baseline"]
+        shared = base["rss_growth_mb"][0] - base["video_mb"][0]
+        lines.append(
+            "Front end, kernel memory: the baseline's growth less the video bytes it holds is "
+            f"{shared:.1f} MB, the path both kernels share (the client's download, including the "
+            "downloader's check that decodes each clip's first frame in the kernel); "
+            f"gen3widgets' growth beyond it: {ours['rss_growth_mb'][0] - shared:.1f} MB."
+        )
         lines.append(
             "Front end, from the Generate click to the last video playable: gen3widgets "
             f"{ours['click_to_last_playable_s'][0]:.1f} s, the baseline "

@@ -116,6 +116,16 @@ def test_lab_seed_grid_plays_in_step_and_wipes(page: Any, jupyter: Any) -> None:
     _wipe_shows_two_full_size_videos(page, grid)
     screenshot_for_docs(grid.locator(".gen3-stage"), "wipe.png")
 
+    # The page reloaded while the kernel runs: the new views ask for the clips again.
+    page.keyboard.press("Escape")
+    page.keyboard.press("Control+s")  # the outputs (the widget's place) are on disk then
+    page.wait_for_function("() => !document.querySelector('.jp-mod-dirty')")
+    page.reload()
+    page.locator(".jp-Notebook .jp-Cell").first.wait_for()
+    grid = widget_output(page.locator(".jp-Notebook .jp-Cell").nth(SEED_GRID_CELLS[-1]))
+    videos = wait_for_playable_videos(page, grid, 4)
+    assert len(videos) == 4 and all(v["readyState"] >= 2 for v in videos)
+
 
 def test_notebook7_seed_grid_plays_in_step_and_wipes(page: Any, jupyter: Any) -> None:
     grid = _open_seed_grid(page, jupyter, "notebook")

@@ -37,7 +37,8 @@ def _():
     from gen3widgets import SeedGrid
 
     grid = mo.ui.anywidget(SeedGrid({PROMPT!r}, "lake.jpg", seeds=[1, 2]))
-    grid
+    tall = mo.ui.anywidget(SeedGrid("portrait", "lake.jpg", seeds=[3], ratio="9:16", columns=1))
+    mo.vstack([grid, tall])
     return
 
 
@@ -96,7 +97,7 @@ def test_marimo_app_grid_generates_and_plays_in_step(browser: Any, marimo_app: s
         page = context.new_page()
         page.set_default_timeout(60_000)
         page.goto(marimo_app)
-        grid = page.locator(".gen3-grid")  # Playwright's CSS reaches into shadow roots
+        grid = page.locator(".gen3-grid").first  # Playwright's CSS reaches into shadow roots
         expect(grid).to_contain_text("2\u00a0videos")
         expect(grid.locator(".gen3-title")).to_have_text(f"Seed grid: {PROMPT}")
         assert page.locator("img[src=x]").count() == 0  # the prompt stayed text
@@ -107,5 +108,14 @@ def test_marimo_app_grid_generates_and_plays_in_step(browser: Any, marimo_app: s
         expect(grid).to_contain_text("2 of 2 done")
         at = scrub_to(grid, 2.0)
         assert len(at) == 2 and all(abs(t - 2.0) <= FRAME for t in at), at
+
+        # A 9:16 video alone in a wide grid is still never taller than the window.
+        tall = page.locator(".gen3-grid").nth(1)
+        click_button(tall, "Generate")
+        (video,) = wait_for_playable_videos(page, tall, 1)
+        assert (video["width"], video["height"]) == (288, 480)  # its preview
+        frame = tall.locator(".gen3-cells .gen3-frame").first.bounding_box()
+        assert frame is not None and frame["height"] <= 0.76 * 1000  # the viewport's height
+        assert frame["width"] == pytest.approx(frame["height"] * 768 / 1280, abs=2)
     finally:
         context.close()
