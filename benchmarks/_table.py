@@ -327,7 +327,9 @@ def front_playable_row(results: dict[str, Any]) -> Row:
         return row
     r = _front(results)
     after = "after the kernel had the job (video saved"
-    ours, theirs = (fmt(r[w]["last_playable_after_job_s"], "s", 2) for w in ("gen3widgets", "baseline"))
+    ours, theirs = (
+        fmt(r[w]["last_playable_after_job_s"], "s", 2) for w in ("gen3widgets", "baseline")
+    )
     row.ours += f"<br>{ours} {after}, previews made)"
     row.baselines += f"<br>{theirs} {after})"
     return row

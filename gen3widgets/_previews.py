@@ -62,6 +62,7 @@ DECODER_OPTIONS = {"skip_loop_filter": "all"}
 POSTER_QUALITY = 80
 DEFAULT_FPS = Fraction(24)
 
+
 def _cores() -> int:
     """The CPU cores this process may use."""
     if hasattr(os, "sched_getaffinity"):
