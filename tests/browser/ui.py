@@ -186,6 +186,7 @@ def screenshot_for_docs(area: Any, name: str) -> Path | None:
     area.evaluate(_SHOW_FRAME)
     area.evaluate("el => el.scrollIntoView({block: 'start'})")
     area.evaluate("() => document.activeElement && document.activeElement.blur()")  # no focus ring
+    area.page.mouse.move(0, 0)  # nor a hover outline
     DOCS.mkdir(exist_ok=True)
     path = DOCS / name
     area.screenshot(path=str(path), animations="disabled")
