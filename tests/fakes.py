@@ -372,7 +372,7 @@ class ServedContract:
         try:
             with self._lock:
                 response = self.api.handle(request)
-                raw = b"".join(response.iter_raw())
+                raw = _raw_body(response)
         except httpx.HTTPError:  # a fault that drops the connection
             handler.close_connection = True
             return
@@ -402,6 +402,14 @@ class ServedContract:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def _raw_body(response: httpx.Response) -> bytes:
+    """The body as it would go on the wire (still compressed, if it is)."""
+    try:
+        return b"".join(response.iter_raw())
+    except httpx.StreamConsumed:  # a body given whole was read when the response was made
+        return response.content
 
 
 # -- waiting on other processes ----------------------------------------------------------------

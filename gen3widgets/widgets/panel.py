@@ -19,7 +19,7 @@ import ipywidgets
 
 from .._errors import ConfigurationError, ModelUnavailableError, NotReadyError, ValidationError
 from .._images import short_text
-from .._jobs import Job, JobRunner, JobState, runner_for
+from .._jobs import REBUY_STATES, Job, JobRunner, JobState, runner_for
 from .._models import (
     AUTO_RATIO,
     DEFAULT_MODEL,
@@ -212,17 +212,18 @@ class GenerationPanel(ipywidgets.VBox):  # type: ignore[misc]
     def submit(self, *, again: bool = False) -> Job:
         """Do what the Generate button does; return the new ``Job``.
 
-        When the current job was submitted from the very same fields and did
-        not fail, it is returned instead of buying again (so a notebook's
-        "Run All" after a Generate click never buys twice); ``again=True`` buys
-        another. Raises ``ValidationError`` (after showing it in the panel) when
+        When the current job was submitted from the very same fields, it is
+        returned instead of buying again (so a notebook's "Run All" after a
+        Generate click never buys twice), unless it ended with nothing bought
+        or failed on the server (never charged); a job whose answer was lost may
+        have been bought, and is returned too. ``again=True`` buys another. Raises ``ValidationError`` (after showing it in the panel) when
         the fields are invalid: nothing is sent then. Raises ``NotReadyError``
         if the previous generation is still being submitted.
         """
         with self._lock:
             job = self._job
             same = job is not None and self._job_fields == self._fields()
-            if not again and job is not None and same and (not job.done or job.ok):
+            if not again and job is not None and same and job.state not in REBUY_STATES:
                 log.info("The panel already submitted these fields: %r", job)
                 return job
         job = self._start(None)
