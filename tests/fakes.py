@@ -99,14 +99,11 @@ class _VirtualSelector(selectors.BaseSelector):
 
     def select(self, timeout: float | None = None) -> list[tuple[selectors.SelectorKey, int]]:
         ready = self._real.select(0)
-        loop = self.loop
-        if ready or timeout == 0 or loop is None:
+        if ready or timeout == 0 or self.loop is None:
             return ready
-        if loop.threads_pending or timeout is None:
-            # Real work in a worker thread (or another thread's call_soon_threadsafe): wait
-            # for it for real, and let no virtual time pass meanwhile.
-            return self._real.select(None if timeout is None else 1.0)
-        loop.advance(timeout)  # only timers are left: jump to the first one
+        if timeout is None:  # no timer at all: only another thread can wake the loop
+            return self._real.select(None)
+        self.loop.advance(timeout)  # only timers are left: jump to the first one
         return []
 
 
@@ -115,13 +112,13 @@ class VirtualTimeLoop(asyncio.SelectorEventLoop):
 
     When every task waits on a timer (``asyncio.sleep``, a timeout), the loop
     jumps straight to the earliest one instead of blocking, so a storm of
-    jobs with polls, backoff and ``Retry-After`` runs in real milliseconds
-    and always in the same order of virtual time. Work handed to a worker
-    thread (``asyncio.to_thread``: the history's sqlite writes) is waited
-    for in real time, with the virtual clock stopped.
+    jobs with polls, backoff and ``Retry-After`` runs in real milliseconds.
+    Work handed to a worker thread (``asyncio.to_thread``: the history's
+    sqlite writes) runs at once, in the loop's own thread, so the order of
+    events never depends on how threads are scheduled: a run is deterministic.
+    (So nothing run that way may wait for the loop: no sync client here.)
 
     ``clock`` is a ``Clock`` for a client and a server double on this loop.
-    Run it with ``run_until_complete``; ``close()`` also shuts its executor down.
     """
 
     def __init__(self, start: float = 1000.0) -> None:
@@ -129,7 +126,6 @@ class VirtualTimeLoop(asyncio.SelectorEventLoop):
         super().__init__(selector)
         selector.loop = self
         self._now = start
-        self.threads_pending = 0
         self.clock = LoopClock(self)
 
     def time(self) -> float:
@@ -139,19 +135,12 @@ class VirtualTimeLoop(asyncio.SelectorEventLoop):
         self._now += max(seconds, 0.0)
 
     def run_in_executor(self, executor: Any, func: Any, *args: Any) -> asyncio.Future[Any]:
-        future = super().run_in_executor(executor, func, *args)
-        self.threads_pending += 1
-
-        def finished(_: asyncio.Future[Any]) -> None:
-            self.threads_pending -= 1
-
-        future.add_done_callback(finished)
+        future = self.create_future()
+        try:
+            future.set_result(func(*args))
+        except Exception as exc:
+            future.set_exception(exc)
         return future
-
-    def close(self) -> None:
-        if not self.is_closed() and not self.is_running():
-            self.run_until_complete(self.shutdown_default_executor())
-        super().close()
 
 
 class LoopClock:
