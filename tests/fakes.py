@@ -281,8 +281,9 @@ def make_client(
 ) -> Api:
     """A ``Client`` (``kind="sync"``) or ``AsyncClient`` on ``server``, behind ``Api``.
 
-    ``server`` is a ``ContractAPI`` (its ``clock`` becomes the client's) or a
-    simulator (``sync_transport``/``async_transport``; pass ``clock=``).
+    ``server`` is a ``ContractAPI`` (its ``clock`` becomes the client's), a
+    simulator (``sync_transport``/``async_transport``; pass ``clock=``), or an
+    ``httpx.MockTransport``.
     ``kwargs`` go to the client (defaults: a test key and the contract's base
     URL); ``backoff`` replaces the client's ``Backoff`` (e.g. a seeded one).
     The caller closes it (or use the ``make_api`` fixture, which does).
@@ -292,7 +293,9 @@ def make_client(
 
     if kind not in ("sync", "async"):
         raise ValueError(f"kind must be 'sync' or 'async', not {kind!r}")
-    if hasattr(server, "transport"):
+    if isinstance(server, (httpx.BaseTransport, httpx.AsyncBaseTransport)):
+        transport = server
+    elif hasattr(server, "transport"):
         transport = server.transport()
     else:
         transport = server.sync_transport() if kind == "sync" else server.async_transport()
