@@ -8,14 +8,14 @@ API's rules live in one place (``_models.py`` / ``_images.py``).
 from __future__ import annotations
 
 import io
-import secrets
 from typing import Any
 
 import ipywidgets
 import traitlets
 
+from .._args import random_seed
 from .._images import MAX_ASPECT, MIN_ASPECT, PreparedImage, prepare_image, short_text
-from .._models import MAX_PROMPT_UNITS, MAX_SEED, prompt_units
+from .._models import MAX_PROMPT_UNITS, prompt_units
 from . import _html
 
 THUMBNAIL_PIXELS = 160  # longest side of the preview
@@ -240,11 +240,6 @@ class PromptBox(ipywidgets.VBox):  # type: ignore[misc]
                 color=_html.MUTED_COLOR,
                 small=True,
             )
-
-
-def random_seed() -> int:
-    """A fresh seed in the API's range 0..4294967295."""
-    return secrets.randbelow(MAX_SEED + 1)
 
 
 class SeedControl(ipywidgets.HBox):  # type: ignore[misc]

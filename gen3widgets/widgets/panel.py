@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import ipywidgets
 
+from .._args import random_seed
 from .._errors import ConfigurationError, ModelUnavailableError, NotReadyError, ValidationError
 from .._images import short_text
 from .._jobs import REBUY_STATES, Job, JobRunner, JobState, runner_for
@@ -31,7 +32,7 @@ from .._models import (
 )
 from . import _html
 from .card import GenerationCard
-from .inputs import ImagePicker, PromptBox, SeedControl, random_seed
+from .inputs import ImagePicker, PromptBox, SeedControl
 
 if TYPE_CHECKING:
     from .._client import AsyncClient, Client
