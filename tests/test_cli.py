@@ -400,7 +400,18 @@ def test_reconcile_and_balance(served: ServedContract, tmp_path: Path) -> None:
 
 def start_generate(home: Path, url: str, seed: int) -> subprocess.Popen[str]:
     return subprocess.Popen(
-        [sys.executable, "-m", "gen3widgets", "generate", "--image", str(IMAGE), "--prompt", "held", "--seed", str(seed)],
+        [
+            sys.executable,
+            "-m",
+            "gen3widgets",
+            "generate",
+            "--image",
+            str(IMAGE),
+            "--prompt",
+            "held",
+            "--seed",
+            str(seed),
+        ],
         env=cli_env(home, AIMLAPI_KEY=FAKE_KEY, AIMLAPI_BASE_URL=url),
         cwd=ROOT,
         stdout=subprocess.PIPE,
