@@ -40,6 +40,7 @@ __all__ = [
     "lost_video_api",
     "png_bytes",
     "tiny_mp4",
+    "until",
     "widget_tree",
 ]
 
@@ -58,6 +59,34 @@ def widget_tree(widget: ipywidgets.Widget) -> list[ipywidgets.Widget]:
             values = value if isinstance(value, (tuple, list)) else (value,)
             todo.extend(v for v in values if isinstance(v, ipywidgets.Widget))
     return list(seen.values())
+
+
+def until(
+    widget: ipywidgets.Widget,
+    predicate: Callable[[Any], bool],
+    *,
+    name: str = "value",
+    timeout: float = 10.0,
+) -> Any:
+    """Wait until ``predicate(widget.<name>)`` holds; the trait's value then.
+
+    For what a widget shows once the runner's thread answers (a price, a
+    balance): an event set by the trait's observer, never a sleep.
+    """
+    done = threading.Event()
+
+    def check(_: Any = None) -> None:
+        if predicate(getattr(widget, name)):
+            done.set()
+
+    widget.observe(check, names=name)
+    try:
+        check()
+        if not done.wait(timeout):
+            raise AssertionError(f"{name} never matched; it is {getattr(widget, name)!r}")
+    finally:
+        widget.unobserve(check, names=name)
+    return getattr(widget, name)
 
 
 def html_text(widget: ipywidgets.Widget) -> str:

@@ -180,10 +180,12 @@ class GenerationPanel(ipywidgets.VBox):  # type: ignore[misc]
         self.model.observe(lambda _: self._model_changed(), names="value")
         for field in (self.ratio, self.duration):
             field.observe(lambda _: self._fields_changed(price=True), names="value")
+        self.ratio.observe(lambda _: self._ratio_changed(), names="value")
         for field in (self.prompt.text, self.seed.field):
             field.observe(lambda _: self._fields_changed(), names="value")
         for picker in (self.image, self.last_image):
             picker.observe(lambda _: self._fields_changed(), names="value")
+        self._ratio_changed()
         self._show_price()
 
     # -- programmatic use ------------------------------------------------------------
@@ -266,7 +268,14 @@ class GenerationPanel(ipywidgets.VBox):  # type: ignore[misc]
         try:
             if request is None:
                 request = self.request
-            from .grid import SeedGrid  # lazily: a separate, heavier widget
+            try:
+                from .grid import SeedGrid  # lazily: a separate, heavier widget
+            except ImportError as exc:
+                self._show_error(
+                    f"The seed grid is not available here: its module could not be loaded "
+                    f"({exc}). Reinstall gen3widgets, or use SeedGrid in a new cell."
+                )
+                return None
 
             grid = SeedGrid(
                 client=self._runner,
@@ -409,6 +418,11 @@ class GenerationPanel(ipywidgets.VBox):  # type: ignore[misc]
         self.duration.options = [(f"{d} s", d) for d in model.durations]
         self.duration.value = duration if duration in model.durations else model.durations[0]
 
+    def _ratio_changed(self) -> None:
+        # Only "auto" takes the ratio from the frames: only then do their aspects matter.
+        for picker in (self.image, self.last_image):
+            picker.set_ratio_from_image(self.ratio.value == AUTO_RATIO)
+
     def _model_changed(self) -> None:
         self._set_model_choices(self.ratio.value, self.duration.value)
         self.switch_box.layout.display = _HIDDEN
@@ -468,7 +482,8 @@ class GenerationPanel(ipywidgets.VBox):  # type: ignore[misc]
         self.estimate.value = _html.span("pricing…", color=_html.MUTED_COLOR, small=True)
 
         def shown(price: float | BaseException | None) -> None:
-            if self.model.value != query.model or self.duration.value != query.duration:
+            now = (self.model.value, self.duration.value, self.ratio.value)
+            if now != (query.model, query.duration, query.ratio):
                 return  # the fields moved on meanwhile
             self.estimate.value = _html.span(
                 _price_text(price, query, self._runner.simulated),
