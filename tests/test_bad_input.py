@@ -10,7 +10,6 @@ where it must show a readable message naming the field and send nothing.
 from __future__ import annotations
 
 import base64
-import datetime
 import functools
 import io
 from collections.abc import Callable, Iterator
@@ -28,6 +27,7 @@ import gen3widgets as g3
 from gen3widgets._jobs import JobRunner
 from tests.contract_api import ContractAPI
 from tests.fakes import Api, FakeClock, png_bytes
+from tests.widget_support import upload
 
 KEY = "sk-test-bad-input-77aa"
 BASE = "http://bad-input.test"
@@ -254,19 +254,6 @@ PANEL_LABELS = {
     "ratio": "Ratio",
     "seed": "Seed",
 }
-
-
-def upload(picker: Any, data: bytes, name: str = "upload.png") -> None:
-    """What the browser does when a file is chosen in the picker's FileUpload."""
-    picker.upload.value = (
-        {
-            "name": name,
-            "type": "image/png",
-            "size": len(data),
-            "content": memoryview(data),
-            "last_modified": datetime.datetime.now(tz=datetime.timezone.utc),
-        },
-    )
 
 
 def enter(panel: Any, name: str, value: Any) -> None:

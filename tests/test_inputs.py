@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime
 import io
 import json
 from pathlib import Path
@@ -13,23 +12,10 @@ from gen3widgets import GenerationRequest
 from gen3widgets._args import random_seed
 from gen3widgets._models import MAX_SEED
 from gen3widgets.widgets.inputs import ImagePicker, PromptBox, SeedControl, make_thumbnail
-from tests.widget_support import XSS, png_bytes
+from tests.widget_support import XSS, png_bytes, uploaded
 
 URL = "https://example.com/cat.png"
 NBSP = "\u00a0"
-
-
-def _upload(data: bytes, name: str = "cat.png") -> tuple[dict[str, object], ...]:
-    """What FileUpload.value holds after the browser sent a file."""
-    return (
-        {
-            "name": name,
-            "type": "image/png",
-            "size": len(data),
-            "last_modified": datetime.datetime(2025, 1, 1, tzinfo=datetime.timezone.utc),
-            "content": memoryview(data),
-        },
-    )
 
 
 # -- ImagePicker ------------------------------------------------------------------------
@@ -83,7 +69,7 @@ def test_picker_upload_shows_its_count_but_keeps_its_bytes_out_of_the_widget_sta
     data = png_bytes((640, 384))
     picker = ImagePicker()
     picker.url.value = URL
-    picker.upload.value = _upload(data, name="my <cat>.png")
+    picker.upload.value = uploaded(data, name="my <cat>.png")
     assert picker.value == data
     assert picker.url.value == ""  # the upload replaces the URL
     (kept,) = picker.upload.value  # the button reads "Upload (1)"...
@@ -97,7 +83,7 @@ def test_picker_upload_shows_its_count_but_keeps_its_bytes_out_of_the_widget_sta
 
 def test_picker_bad_file_shows_the_problem_inline() -> None:
     picker = ImagePicker()
-    picker.upload.value = _upload(b"this is not an image", name="notes.png")
+    picker.upload.value = uploaded(b"this is not an image", name="notes.png")
     assert picker.problems and "not an image" in picker.problems[0]
     assert "not an image" in picker.error.value
     assert picker.thumbnail.layout.display == "none"

@@ -29,7 +29,7 @@ import pytest
 import gen3widgets as g3
 from gen3widgets._jobs import JobState
 from tests.contract_api import ContractAPI, Fault, html_502, raising, status, truncated
-from tests.fakes import KEY, Api, FakeClock, ServedContract, make_client, png_bytes
+from tests.fakes import KEY, Api, FakeClock, ServedContract, dead_pid, make_client, png_bytes
 from tests.widget_support import Harness
 
 IMAGE = "https://images.example.com/lake.jpg"
@@ -158,7 +158,7 @@ def test_a_new_process_finds_what_a_killed_one_left_sending(
     with pytest.raises(g3.SubmissionUncertain):
         first.submit(image=IMAGE, seed=3)
     first.close()
-    dead = _dead_pid()
+    dead = dead_pid()
     with sqlite3.connect(history.path) as conn:  # as kill -9 leaves it: 'sending', a dead pid
         conn.execute("UPDATE submissions SET state = 'sending', pid = ?", (dead,))
     clock.advance(60)
@@ -172,15 +172,6 @@ def test_a_new_process_finds_what_a_killed_one_left_sending(
         assert server.bought == 1 and server.counts["creates"] == 1
     finally:
         later.close()
-
-
-def _dead_pid() -> int:
-    import subprocess
-    import sys
-
-    proc = subprocess.Popen([sys.executable, "-c", "pass"])
-    proc.wait()
-    return proc.pid
 
 
 # -- the job runner and the panel -----------------------------------------------------------

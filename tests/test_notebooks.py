@@ -61,10 +61,6 @@ def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     monkeypatch.setenv(
         "PYTHONPATH", os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
     )
-    # The history exists already (as after any earlier session). A grid's first concurrent
-    # purchases on a brand-new one hit the migration race that test_store's strict xfail
-    # test_a_fresh_history_used_from_many_threads_at_once_refuses_nothing pins down.
-    HistoryStore().entries()
     yield target
     assert snapshot(NOTEBOOKS) == before  # running them changed nothing in the checkout
 

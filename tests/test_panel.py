@@ -9,7 +9,6 @@ panel shows after asking the API (a price, a balance) is awaited with
 from __future__ import annotations
 
 import asyncio
-import datetime
 import json
 import sys
 from typing import Any
@@ -30,6 +29,7 @@ from tests.widget_support import (
     html_text,
     png_bytes,
     until,
+    upload,
     widget_tree,
 )
 
@@ -45,19 +45,6 @@ def _panel(runner: JobRunner, **fields: Any) -> GenerationPanel:
 def priced(panel: GenerationPanel) -> str:
     """The estimate once the API answered (not "pricing…")."""
     return str(until(panel.estimate, lambda v: bool(v) and "pricing" not in v))
-
-
-def upload(picker: Any, data: bytes, name: str = "frame.png") -> None:
-    """What the browser does when a file is chosen in the picker's FileUpload."""
-    picker.upload.value = (
-        {
-            "name": name,
-            "type": "image/png",
-            "size": len(data),
-            "content": memoryview(data),
-            "last_modified": datetime.datetime.now(tz=datetime.timezone.utc),
-        },
-    )
 
 
 # -- validation -------------------------------------------------------------------------

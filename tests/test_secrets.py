@@ -36,7 +36,15 @@ import gen3widgets as g3
 from gen3widgets._jobs import JobRunner, JobState
 from gen3widgets._store import HistoryStore
 from tests.contract_api import ContractAPI, Fault, echo_key
-from tests.fakes import Api, FakeClock, ServedContract, WallClock, make_client, png_bytes
+from tests.fakes import (
+    Api,
+    FakeClock,
+    ServedContract,
+    WallClock,
+    existing_home,
+    make_client,
+    png_bytes,
+)
 from tests.widget_support import html_text, widget_tree
 
 REPO = Path(__file__).resolve().parents[1]
@@ -81,7 +89,7 @@ def failing() -> Iterator[ServedContract]:
 @pytest.fixture
 def keyed(monkeypatch: pytest.MonkeyPatch, served: ServedContract, tmp_path: Path) -> Path:
     """This process (and kernels or commands it starts) uses the key and the local server."""
-    home = tmp_path / "home"
+    home = existing_home(tmp_path / "home")
     monkeypatch.setenv("AIMLAPI_KEY", KEY)
     monkeypatch.setenv("AIMLAPI_BASE_URL", served.url)
     monkeypatch.setenv("GEN3WIDGETS_HOME", str(home))
@@ -432,7 +440,7 @@ def hostile_runner(tmp_path: Path, clock: FakeClock) -> Iterator[Callable[..., J
             "sk-test-hostile",
             base_url="http://hostile.test",
             transport=httpx.MockTransport(handler),
-            history=HistoryStore(tmp_path / f"home{len(made)}"),
+            history=HistoryStore(existing_home(tmp_path / f"home{len(made)}")),
         )
         client._flows.clock = clock
         made.append(JobRunner(client))

@@ -35,7 +35,7 @@ from gen3widgets._jobs import Job, JobRunner, JobState
 from gen3widgets._models import Submission, SubmissionState
 from gen3widgets._store import HistoryStore
 from tests.contract_api import BASE, ContractAPI, status
-from tests.fakes import FakeClock, png_bytes
+from tests.fakes import FakeClock, dead_pid, existing_home, png_bytes
 
 REPO = Path(__file__).resolve().parents[1]
 KEY = "sk-test-store-0123456789"
@@ -64,13 +64,6 @@ def store(tmp_path: Path) -> HistoryStore:
 
 def states(store: HistoryStore) -> dict[str, str]:
     return {row["id"]: row["state"] for row in store.submissions()}
-
-
-def dead_pid() -> int:
-    """The pid of a process that has exited (and was reaped)."""
-    proc = subprocess.Popen([sys.executable, "-c", "pass"])
-    proc.wait()
-    return proc.pid
 
 
 def set_owner(store: HistoryStore, sid: str, *, pid: int, host: str | None = None) -> None:
@@ -281,7 +274,7 @@ def test_a_row_whose_image_is_gone_still_lists(store: HistoryStore) -> None:
 
 
 def test_many_threads_and_two_stores_on_one_home_lose_nothing(store: HistoryStore) -> None:
-    store.entries()  # the home exists; see the fresh-home race test below
+    existing_home(store.home)
     other = HistoryStore(store.home)  # a second kernel on the same data folder
     errors: list[BaseException] = []
 
@@ -593,7 +586,7 @@ class RunnerHarness:
     def __init__(self, tmp_path: Path, clock: FakeClock, *, sync_client: bool = False) -> None:
         self.clock = clock
         self.api = ContractAPI(clock, job_seconds=6.0, logs_lag=1.0)
-        self.store = HistoryStore(tmp_path / "home")
+        self.store = HistoryStore(existing_home(tmp_path / "home"))
         self.seen_before_create: list[str | None] = []  # the ledger state of each create
         self.loop = asyncio.new_event_loop()
         self.loop_errors: list[dict[str, Any]] = []
@@ -761,7 +754,10 @@ def test_a_runner_without_a_running_loop_uses_its_own_thread(
 ) -> None:
     api = ContractAPI(clock, job_seconds=4.0)
     client = g3.Client(
-        KEY, base_url=BASE, transport=api.transport(), history=HistoryStore(tmp_path / "home")
+        KEY,
+        base_url=BASE,
+        transport=api.transport(),
+        history=HistoryStore(existing_home(tmp_path / "home")),
     )
     client._flows.clock = clock
     runner = JobRunner(client)

@@ -8,6 +8,7 @@ server double share a ``FakeClock``, so jobs finish without anything really slee
 from __future__ import annotations
 
 import asyncio
+import datetime
 import json
 import threading
 import uuid
@@ -41,6 +42,8 @@ __all__ = [
     "png_bytes",
     "tiny_mp4",
     "until",
+    "upload",
+    "uploaded",
     "widget_tree",
 ]
 
@@ -87,6 +90,24 @@ def until(
     finally:
         widget.unobserve(check, names=name)
     return getattr(widget, name)
+
+
+def uploaded(data: bytes, name: str = "frame.png") -> tuple[dict[str, Any], ...]:
+    """What ``FileUpload.value`` holds once the browser sent the file ``name``."""
+    return (
+        {
+            "name": name,
+            "type": "image/png",
+            "size": len(data),
+            "content": memoryview(data),
+            "last_modified": datetime.datetime(2025, 1, 1, tzinfo=datetime.timezone.utc),
+        },
+    )
+
+
+def upload(picker: Any, data: bytes, name: str = "frame.png") -> None:
+    """What a person does: choose the file in the picker's upload button."""
+    picker.upload.value = uploaded(data, name)
 
 
 def html_text(widget: ipywidgets.Widget) -> str:
