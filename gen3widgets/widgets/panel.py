@@ -542,10 +542,10 @@ def _identity(value: Any) -> Any:
 
 def _price_text(price: float | BaseException | None, query: PriceQuery, simulated: bool) -> str:
     clip = f"one {query.duration}\u00a0s {query.model} clip"
-    if isinstance(price, BaseException) or price is None:
-        text = f"{clip}: the price cannot be quoted ahead"
-    else:
-        text = f"{clip}: ${price:.2f}"
+    amount = None if isinstance(price, BaseException) else price
     if simulated:
-        return f"simulated: nothing is bought ({text} on the simulator's price list)"
-    return text
+        listed = "" if amount is None else f": ${amount:.2f} on the simulator's price list"
+        return f"simulated: nothing is bought ({clip}{listed})"
+    return (
+        f"{clip}: the price cannot be quoted ahead" if amount is None else f"{clip}: ${amount:.2f}"
+    )
