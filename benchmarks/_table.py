@@ -98,6 +98,7 @@ CPU = "CPU used by the kernel while 16 jobs poll"
 IMPORT = "`import gen3widgets` time over `import ipywidgets` alone"
 COMM = "bytes sent over the widget comm to show a 16-video grid, and the saved notebook's size"
 RENDER = "simulator render time, 5 s and 10 s clips"
+STORE = "listing the history: 1,000 generations that share one 2 MB image"
 
 
 def latency_row(results: dict[str, Any]) -> Row:
@@ -309,6 +310,24 @@ def render_row(results: dict[str, Any]) -> Row:
     return Row(RENDER, "<br>".join(parts), "—", "—", goal, ok)
 
 
+def store_row(results: dict[str, Any]) -> Row:
+    goal = "<= 100 ms (no image decoded)"
+    if why := _missing("store", results):
+        return _unmeasured(STORE, goal, why)
+    section = results["store"]
+    reps = section["repeats"]
+    now, decoding = _column(reps, "now_ms"), _column(reps, "decoding_ms")
+    rows = section["rows"]
+    scaled = "" if rows == 1000 else f" ({rows} rows measured)"
+    ours = f"{fmt(now, 'ms', 1)}{scaled}"
+    theirs = (
+        f"previous version (each row validated again, decoding its image): {fmt(decoding, 'ms', 0)}"
+    )
+    times = median(decoding) / median(now) if median(now) > 0 else math.nan
+    share = f"{ratio(now, decoding)} (1/{times:,.0f})"
+    return Row(STORE, ours, theirs, share, goal, median(now) * 1000 / rows <= 100)
+
+
 ROWS: list[tuple[str, Callable[[dict[str, Any]], Row]]] = [
     (LATENCY, latency_row),
     (GETS_SHORT, gets_short_row),
@@ -320,6 +339,7 @@ ROWS: list[tuple[str, Callable[[dict[str, Any]], Row]]] = [
     (IMPORT, import_row),
     (COMM, comm_row),
     (RENDER, render_row),
+    (STORE, store_row),
 ]
 
 
