@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 
 from tests.contract_api import ContractAPI
-from tests.fakes import Api, FakeClock, existing_home, make_client
+from tests.fakes import Api, FakeClock, make_client
 from tests.widget_support import harness
 
 __all__ = ["harness"]  # the fixture, defined with the widget helpers
@@ -81,7 +81,7 @@ def _isolated_home(
     tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Keep every test's history and videos out of the user's real data folder, and keyless."""
-    home = existing_home(tmp_path_factory.mktemp("gen3home"))
+    home = tmp_path_factory.mktemp("gen3home")
     monkeypatch.setenv("GEN3WIDGETS_HOME", str(home))
     monkeypatch.delenv("AIMLAPI_KEY", raising=False)
     monkeypatch.delenv("AIMLAPI_BASE_URL", raising=False)

@@ -417,23 +417,6 @@ def _raw_body(response: httpx.Response) -> bytes:
         return response.content
 
 
-# -- data folders ------------------------------------------------------------------------------
-
-
-def existing_home(home: Any) -> Any:
-    """``home`` with a history already in it, as after any earlier session; returns ``home``.
-
-    Concurrent first purchases on a brand-new history race in its migration (a
-    core bug pinned by test_store's strict xfail
-    ``test_a_fresh_history_used_from_many_threads_at_once_refuses_nothing``);
-    tests about something else start from an existing one. Drop this once fixed.
-    """
-    from gen3widgets._store import HistoryStore
-
-    HistoryStore(home).entries()
-    return home
-
-
 # -- other processes -------------------------------------------------------------------------
 
 

@@ -29,7 +29,7 @@ import pytest
 from gen3widgets._args import seeds
 from gen3widgets._cli import Progress, main
 from tests.contract_api import ContractAPI
-from tests.fakes import ServedContract, WallClock, existing_home
+from tests.fakes import ServedContract, WallClock
 
 ROOT = Path(__file__).resolve().parents[1]
 IMAGE = ROOT / "notebooks" / "assets" / "lake.jpg"
@@ -83,7 +83,7 @@ class Generated:
 @pytest.fixture(scope="module")
 def generated(tmp_path_factory: pytest.TempPathFactory) -> Generated:
     """One real ``generate`` run on the simulator (two seeds), shared by the checks below."""
-    home = existing_home(tmp_path_factory.mktemp("cli-home"))
+    home = tmp_path_factory.mktemp("cli-home")
     out = tmp_path_factory.mktemp("cli-out") / "clips"
     result = run_cli(
         "generate",
@@ -340,7 +340,7 @@ def test_without_a_seed_one_is_drawn_and_printed(served: ServedContract, tmp_pat
 def test_a_budget_is_refused_before_anything_is_sent_with_the_arithmetic(
     served: ServedContract, tmp_path: Path
 ) -> None:
-    result = generate(existing_home(tmp_path), served.url, "--seeds", "1,2,3", "--budget", "0.60")
+    result = generate(tmp_path, served.url, "--seeds", "1,2,3", "--budget", "0.60")
     assert result.returncode == 2
     assert "$0.00 spent + $0.00 in flight + $0.75 for this = $0.75" in result.stderr
     assert "over the budget of $0.60" in result.stderr and "Nothing was sent" in result.stderr
@@ -355,7 +355,7 @@ def test_a_budget_is_refused_before_anything_is_sent_with_the_arithmetic(
 
 def test_a_retired_model_is_said_once_for_the_batch(tmp_path: Path) -> None:
     with served_contract(retired={"gen3a_turbo"}) as served:
-        result = generate(existing_home(tmp_path), served.url, "--seeds", "1,2,3")
+        result = generate(tmp_path, served.url, "--seeds", "1,2,3")
         bought = served.api.bought
     assert result.returncode == 1 and result.stdout == ""
     progress = [line for line in result.stderr.splitlines() if line.startswith("[")]

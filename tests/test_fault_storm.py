@@ -46,7 +46,7 @@ from tests.contract_api import (
     truncated,
 )
 from tests.contract_api import Job as ServerJob
-from tests.fakes import KEY, FakeClock, VirtualTimeLoop, existing_home, png_bytes
+from tests.fakes import KEY, FakeClock, VirtualTimeLoop, png_bytes
 
 BASE = "https://storm.test"
 WAIT_TIMEOUT = 3600.0  # virtual seconds: generous, the storm never gets near it
@@ -245,7 +245,7 @@ def test_thirty_generations_through_job_runner_and_seed_grid(
     loop = virtual.loop
     assert isinstance(loop, VirtualTimeLoop)
     server = storm_server(loop.clock)
-    store = HistoryStore(existing_home(tmp_path / "home"))
+    store = HistoryStore(tmp_path / "home")
     client = storm_client(server, loop.clock, history=store)
     runner_seeds = list(range(15))
     grid_seeds = [1000 + i for i in range(15)]

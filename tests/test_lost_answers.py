@@ -126,12 +126,6 @@ def test_logs_lagging_past_the_window_leave_it_uncertain_until_a_later_reconcile
     assert api.reconcile() == []  # nothing is left to find
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="core bug: when the usage logs show a lost create failed (nothing bought), submit "
-    "still raises SubmissionUncertain saying it 'may or may not have been bought' and 'was not "
-    "in the usage logs after 120 s' (the ledger says not_bought)",
-)
 def test_a_lost_create_the_logs_show_failed_is_reported_as_not_bought(
     make_api: Callable[..., Api], clock: FakeClock
 ) -> None:
@@ -342,11 +336,6 @@ def test_a_dead_port_is_a_transport_error_and_nothing_was_bought(
     assert len(clock.sleeps) >= 2 * 4
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="core: a failed status request does not say which generation it was about "
-    "('Could not get an answer to the status request from …')",
-)
 def test_a_status_request_that_fails_names_the_generation(kind: str, clock: FakeClock) -> None:
     url = f"http://127.0.0.1:{free_port()}"
     with (

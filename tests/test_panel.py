@@ -404,12 +404,6 @@ def test_wait_async_on_the_runners_loop_like_a_notebook_cell(harness: Harness) -
     assert generation.ok and generation.seed == 5 and api.bought == 1
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="core bug (_jobs.Job._set): the job's asyncio.Event is set from the runner's thread "
-    "(not thread-safe), so an await on another loop is not woken when the job ends; it waits "
-    "for whatever wakes that loop next",
-)
 def test_wait_async_from_another_loop_wakes_when_the_job_ends(harness: Harness) -> None:
     api = harness.contract()
     gated = GatedTransport(api.transport())

@@ -32,7 +32,7 @@ import pytest
 import gen3widgets as g3
 from gen3widgets._store import HistoryStore
 from tests.contract_api import ContractAPI
-from tests.fakes import ServedContract, WallClock, existing_home, poll_until, tiny_mp4
+from tests.fakes import ServedContract, WallClock, poll_until, tiny_mp4
 
 REPO = Path(__file__).resolve().parents[1]
 FAKE_KEY = "sk-test-restart-9d3e1f"
@@ -165,7 +165,7 @@ def test_a_killed_kernel_loses_no_generation(
 
     image = tmp_path / "first.png"
     Image.new("RGB", (320, 192), (20, 120, 160)).save(image)
-    store = HistoryStore(existing_home(tmp_path / "home"))
+    store = HistoryStore(tmp_path / "home")
 
     first = kernels()
     count, simulated = first.run(BUY_A_GRID.format(image=str(image), seeds=SEEDS)).split()[1:]

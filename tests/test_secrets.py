@@ -41,7 +41,6 @@ from tests.fakes import (
     FakeClock,
     ServedContract,
     WallClock,
-    existing_home,
     make_client,
     png_bytes,
 )
@@ -89,7 +88,7 @@ def failing() -> Iterator[ServedContract]:
 @pytest.fixture
 def keyed(monkeypatch: pytest.MonkeyPatch, served: ServedContract, tmp_path: Path) -> Path:
     """This process (and kernels or commands it starts) uses the key and the local server."""
-    home = existing_home(tmp_path / "home")
+    home = tmp_path / "home"
     monkeypatch.setenv("AIMLAPI_KEY", KEY)
     monkeypatch.setenv("AIMLAPI_BASE_URL", served.url)
     monkeypatch.setenv("GEN3WIDGETS_HOME", str(home))
@@ -273,11 +272,6 @@ def test_a_key_echoed_in_a_generation_never_reaches_what_a_user_sees_or_keeps(
     assert "***" in failed.error or "***" in json.dumps(failed.error_detail)  # ...masked
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="core bug: the simulator's placeholder key 'simulator' is registered as a secret, "
-    "so every text holding the word is masked (video links read 'http://***.gen3widgets…')",
-)
 def test_the_simulators_placeholder_key_masks_no_ordinary_word() -> None:
     with g3.Client.auto() as client:
         assert client.is_simulated
@@ -440,7 +434,7 @@ def hostile_runner(tmp_path: Path, clock: FakeClock) -> Iterator[Callable[..., J
             "sk-test-hostile",
             base_url="http://hostile.test",
             transport=httpx.MockTransport(handler),
-            history=HistoryStore(existing_home(tmp_path / f"home{len(made)}")),
+            history=HistoryStore(tmp_path / f"home{len(made)}"),
         )
         client._flows.clock = clock
         made.append(JobRunner(client))

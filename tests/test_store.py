@@ -35,7 +35,7 @@ from gen3widgets._jobs import Job, JobRunner, JobState
 from gen3widgets._models import Submission, SubmissionState
 from gen3widgets._store import HistoryStore
 from tests.contract_api import BASE, ContractAPI, status
-from tests.fakes import FakeClock, dead_pid, existing_home, png_bytes
+from tests.fakes import FakeClock, dead_pid, png_bytes
 
 REPO = Path(__file__).resolve().parents[1]
 KEY = "sk-test-store-0123456789"
@@ -162,11 +162,6 @@ def test_a_sending_row_of_a_dead_process_is_unresolved_but_not_of_a_live_one(
     assert states(store)["g3w-dead"] == "sending"  # reading it changes nothing on disk
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="core bug: HistoryStore.entries lists 'uncertain' rows but not 'sending' rows whose "
-    "process died (kill -9 mid-create), so history() hides a possible purchase",
-)
 def test_history_shows_a_create_whose_process_died_mid_send_as_uncertain(
     store: HistoryStore,
 ) -> None:
@@ -274,7 +269,6 @@ def test_a_row_whose_image_is_gone_still_lists(store: HistoryStore) -> None:
 
 
 def test_many_threads_and_two_stores_on_one_home_lose_nothing(store: HistoryStore) -> None:
-    existing_home(store.home)
     other = HistoryStore(store.home)  # a second kernel on the same data folder
     errors: list[BaseException] = []
 
@@ -302,11 +296,6 @@ def test_many_threads_and_two_stores_on_one_home_lose_nothing(store: HistoryStor
     assert set(states(store).values()) == {"bought"}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="core bug: HistoryStore._migrate races on a fresh home; two threads both ALTER "
-    "TABLE and one gets 'duplicate column name: model' (a create would be refused)",
-)
 def test_a_fresh_history_used_from_many_threads_at_once_refuses_nothing(tmp_path: Path) -> None:
     errors: list[str] = []
     for attempt in range(5):  # the race needs two threads inside the migration at once
@@ -586,7 +575,7 @@ class RunnerHarness:
     def __init__(self, tmp_path: Path, clock: FakeClock, *, sync_client: bool = False) -> None:
         self.clock = clock
         self.api = ContractAPI(clock, job_seconds=6.0, logs_lag=1.0)
-        self.store = HistoryStore(existing_home(tmp_path / "home"))
+        self.store = HistoryStore(tmp_path / "home")
         self.seen_before_create: list[str | None] = []  # the ledger state of each create
         self.loop = asyncio.new_event_loop()
         self.loop_errors: list[dict[str, Any]] = []
@@ -757,7 +746,7 @@ def test_a_runner_without_a_running_loop_uses_its_own_thread(
         KEY,
         base_url=BASE,
         transport=api.transport(),
-        history=HistoryStore(existing_home(tmp_path / "home")),
+        history=HistoryStore(tmp_path / "home"),
     )
     client._flows.clock = clock
     runner = JobRunner(client)
