@@ -105,6 +105,7 @@ FRONT_NOTEBOOK = "same grid: the notebook saved by JupyterLab with widget state"
 PREVIEW = "preview cost per clip: a 480 px ~1 Mbit/s H.264 preview and a JPEG poster, made in a child process"
 BASELINE_FRONT = "(d) bytes in widget state"
 RENDER = "simulator render time, 5 s and 10 s clips"
+STORE = "listing the history: 1,000 generations that share one 2 MB image"
 
 
 def latency_row(results: dict[str, Any]) -> Row:
@@ -374,6 +375,24 @@ def render_row(results: dict[str, Any]) -> Row:
     return Row(RENDER, "<br>".join(parts), "—", "—", goal, ok)
 
 
+def store_row(results: dict[str, Any]) -> Row:
+    goal = "<= 100 ms (no image decoded)"
+    if why := _missing("store", results):
+        return _unmeasured(STORE, goal, why)
+    section = results["store"]
+    reps = section["repeats"]
+    now, decoding = _column(reps, "now_ms"), _column(reps, "decoding_ms")
+    rows = section["rows"]
+    scaled = "" if rows == 1000 else f" ({rows} rows measured)"
+    ours = f"{fmt(now, 'ms', 1)}{scaled}"
+    theirs = (
+        f"previous version (each row validated again, decoding its image): {fmt(decoding, 'ms', 0)}"
+    )
+    times = median(decoding) / median(now) if median(now) > 0 else math.nan
+    share = f"{ratio(now, decoding)} (1/{times:,.0f})"
+    return Row(STORE, ours, theirs, share, goal, median(now) * 1000 / rows <= 100)
+
+
 ROWS: list[tuple[str, Callable[[dict[str, Any]], Row]]] = [
     (LATENCY, latency_row),
     (GETS_SHORT, gets_short_row),
@@ -390,6 +409,7 @@ ROWS: list[tuple[str, Callable[[dict[str, Any]], Row]]] = [
     (FRONT_NOTEBOOK, front_notebook_row),
     (PREVIEW, preview_row),
     (RENDER, render_row),
+    (STORE, store_row),
 ]
 
 

@@ -29,6 +29,7 @@ SECTIONS = {
     "front": "_front_bench:front_section",
     "imports": "_cpu_bench:import_section",
     "render": "_cpu_bench:render_section",
+    "store": "_store_bench:store_section",
 }
 
 

@@ -107,6 +107,8 @@ def mode_config(mode: str) -> dict[str, dict[str, Any]]:
         },
         "imports": {"repeats": pick(1, 5, 15)},
         "render": {"repeats": pick(0, 1, 3)},  # 0: skipped
+        # The baseline decodes a 2 MB image per row: ~25 s for 1,000 rows.
+        "store": {"rows": pick(50, 1000, 1000), "repeats": pick(1, 1, 2)},
     }
 
 
@@ -246,7 +248,7 @@ async def run_all(
         worker("kernel_baseline"),
     ]
     kernel = [worker("kernel")]
-    cpu = [worker("imports")]
+    cpu = [worker("imports"), worker("store")]
     if config["render"]["repeats"]:
         cpu.append(worker("render"))
 
@@ -385,6 +387,10 @@ def config_notes(mode: str, config: dict[str, dict[str, Any]]) -> list[str]:
         "preview row). Websocket: every frame of the kernel's websocket from Generate on. The "
         "notebook is saved by JupyterLab (`saveState`: widget state included). Preview cost: "
         f"`ensure_previews` on {front['previews']} copies of the clip, alone.",
+        f"History listing: {config['store']['rows']} generations recorded with one shared "
+        "2 MB JPEG (stored once), listed by `gen3widgets.history()`; the baseline validates "
+        "each row's request again (`GenerationRequest.from_dict`), as the previous version "
+        "did, on the same file in the same process.",
     ]
     if mode == "smoke":
         lines.insert(0, "**--smoke: a check of the machinery; tiny jobs, baselines' sleeps ×0.1. "

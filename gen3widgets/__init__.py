@@ -35,12 +35,21 @@ from ._errors import (
     WaitTimeout,
 )
 from ._lazy import lazy_names as _lazy_names
-from ._models import MODELS, Generation, GenerationRequest, Status, VideoModel
+from ._models import (
+    MODELS,
+    Generation,
+    GenerationRequest,
+    PriceQuery,
+    Status,
+    Submission,
+    SubmissionState,
+    VideoModel,
+)
 
 if _typing.TYPE_CHECKING:
     from ._client import AsyncClient, Client
     from ._jobs import Job, JobRunner, JobState, wait_all, wait_all_async
-    from ._store import HistoryStore, history
+    from ._store import HistoryStore, StoredGeneration, history
     from .magics import load_ipython_extension, unload_ipython_extension
     from .widgets.grid import SeedGrid
     from .widgets.panel import GenerationPanel
@@ -52,6 +61,7 @@ _LAZY = {
     "Client": "._client",
     "AsyncClient": "._client",
     "HistoryStore": "._store",
+    "StoredGeneration": "._store",
     "history": "._store",
     "Job": "._jobs",
     "JobRunner": "._jobs",
@@ -87,11 +97,15 @@ __all__ = [
     "ModelUnavailableError",
     "NotFoundError",
     "NotReadyError",
+    "PriceQuery",
     "RateLimitError",
     "SeedGrid",
     "ServerError",
     "Status",
     "StorageError",
+    "StoredGeneration",
+    "Submission",
+    "SubmissionState",
     "SubmissionUncertain",
     "TransportError",
     "ValidationError",

@@ -8,10 +8,13 @@
 
 ``generate`` uses the real AI/ML API when ``AIMLAPI_KEY`` is set, else the
 built-in offline simulator (it says which on stderr). The whole batch is
-priced and checked against ``--budget`` first; then all seeds are submitted
-at once through a ``JobRunner`` on its private loop thread, while the main
-thread draws their progress on stderr. Each saved video goes to stdout as
-``<seed>\\t<absolute path>``, one a line.
+priced and checked against ``--budget`` first (refused: nothing is sent);
+purchases an earlier run lost the answer of are looked up in the usage logs
+and followed too; then all seeds are submitted at once through a
+``JobRunner`` on its private loop thread, while the main thread draws their
+progress on stderr. A seed is drawn here when none is given, so every video's
+seed is known. Each saved video goes to stdout as ``<seed>\\t<absolute
+path>``, one a line; ``--out DIR`` also copies it there, named by prompt and seed.
 
 Exit status: 0 when every video was made, 1 when one failed (or its purchase
 is uncertain, or the wait timed out), 2 for bad usage, invalid input or a
@@ -33,13 +36,14 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
-from ._args import add_request_arguments, build_requests
+from ._args import add_request_arguments, build_requests, random_seed
 from ._config import API_KEY_ENV, DEFAULT_WAIT_TIMEOUT, ENDPOINT_CHOICES
-from ._errors import ConfigurationError, Gen3Error, ValidationError
+from ._errors import ConfigurationError, Gen3Error, StorageError, ValidationError
 
 if TYPE_CHECKING:
     from ._client import AsyncClient
-    from ._jobs import Job
+    from ._jobs import Job, JobRunner
+    from ._models import Generation
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 PROG = "gen3widgets"
@@ -131,6 +135,8 @@ def _client(endpoint: str | None = None, budget: float | None = None) -> AsyncCl
 def _generate(args: argparse.Namespace, err: TextIO, out: TextIO) -> int:
     if args.timeout <= 0:
         raise UsageError("--timeout must be a positive number of seconds")
+    if args.seed is None and not args.seeds:
+        args.seed = random_seed()  # drawn here, so the video's seed is known and printed
     requests = build_requests(args.prompt, args)  # ValidationError → exit 2, nothing sent
 
     from ._jobs import JobRunner
@@ -149,12 +155,13 @@ def _generate(args: argparse.Namespace, err: TextIO, out: TextIO) -> int:
                 f"Set {API_KEY_ENV} to use the real AI/ML API.",
                 file=err,
             )
-        else:
+        client.check_budget(price, videos)  # BudgetExceededError → exit 2, nothing sent
+        if not client.is_simulated:
             print(
                 f"Using the AI/ML API at {client.base_url}: buying {videos} for {cost}.", file=err
             )
-        client.check_budget(price, videos)  # BudgetExceededError → exit 2, nothing sent
-        jobs = runner.submit_many(requests, labels=[_label(r.seed) for r in requests])
+        jobs = _found_earlier(runner, err)
+        jobs += runner.submit_many(requests, labels=[_label(r.seed) for r in requests])
         display = Progress(jobs, err, tty=_is_tty(err))
         try:
             display.run()
@@ -166,9 +173,26 @@ def _generate(args: argparse.Namespace, err: TextIO, out: TextIO) -> int:
     return _report(jobs, args, err, out)
 
 
+def _found_earlier(runner: JobRunner, err: TextIO) -> list[Job]:
+    """Jobs following purchases an earlier run lost the answer of, once the logs show them."""
+    try:
+        found: list[Generation] = runner.loop_run(runner.call("reconcile"))
+    except Gen3Error as exc:
+        print(f"Could not look up earlier uncertain purchases: {exc}", file=err)
+        return []
+    for generation in found:
+        print(
+            f"Found generation {generation.id} in the usage logs: an earlier run lost the "
+            f"answer to its purchase (submission {generation.submission_id}). Following it too; "
+            "it was not bought again.",
+            file=err,
+        )
+    return [runner.resume(g, label=f"{_label(g.seed)} (earlier)") for g in found]
+
+
 def _report(jobs: list[Job], args: argparse.Namespace, err: TextIO, out: TextIO) -> int:
     status = EXIT_OK
-    said: set[str] = set()  # one reason shared by every job (a retired model) is said once
+    failed: dict[str, list[Job]] = {}  # one reason shared by several jobs is said once
     spent = 0.0
     for job in jobs:
         generation = job.generation
@@ -176,21 +200,26 @@ def _report(jobs: list[Job], args: argparse.Namespace, err: TextIO, out: TextIO)
             spent += generation.cost_usd
         if not job.ok:
             status = EXIT_FAILED
-            reason = job.message or "no reason given"
-            if reason in said:
-                continue
-            said.add(reason)
-            print(f"{job.label}: {job.state.label}: {reason}", file=err)
+            failed.setdefault(job.message or "no reason given", []).append(job)
             continue
         path = generation.local_path if generation else None
         if path is None:
             status = EXIT_FAILED
             print(f"{job.label}: completed but no video was saved", file=err)
             continue
-        if args.out is not None:
-            path = _export(path, args.out, args.prompt, job.request.seed if job.request else None)
         seed = generation.seed if generation else None
+        if args.out is not None:
+            try:
+                path = _export(path, args.out, args.prompt, seed)
+            except StorageError as exc:
+                status = EXIT_FAILED
+                print(f"{job.label}: {exc}", file=err)
+                continue
         print(f"{'' if seed is None else seed}\t{path}", file=out)
+    for reason, same in failed.items():
+        labels = ", ".join(job.label for job in same)
+        states = " / ".join(dict.fromkeys(job.state.label for job in same))
+        print(f"{labels}: {states}: {reason}", file=err)
     if spent:
         print(f"Charged ${spent:.2f} in all.", file=err)
     return status
@@ -198,11 +227,19 @@ def _report(jobs: list[Job], args: argparse.Namespace, err: TextIO, out: TextIO)
 
 def _export(path: Path, folder: Path, prompt: str, seed: int | None) -> Path:
     """A copy of ``path`` in ``folder`` named by prompt and seed (readable like any saved file)."""
-    folder.mkdir(parents=True, exist_ok=True)
     words = re.sub(r"[^a-z0-9]+", "-", prompt.lower()).strip("-")[:40].strip("-")
     name = "-".join(p for p in (words, f"seed{seed}" if seed is not None else path.stem) if p)
     target = (folder / f"{name}.mp4").resolve()
-    shutil.copyfile(path, target)  # copyfile, not copy2: the umask decides who may read it
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        target.unlink(missing_ok=True)  # a fresh file: the umask decides who may read it
+        shutil.copyfile(path, target)  # copyfile, not copy2: no private mode carried over
+    except OSError as exc:
+        raise StorageError(
+            f"the video is saved at {path}, but could not be copied into {folder} "
+            f"({exc.strerror or exc}). Make the folder writable, or pick another --out.",
+            folder=str(folder),
+        ) from None
     return target
 
 
@@ -233,6 +270,7 @@ class Progress:
         self._changed = threading.Event()
         self._drawn = 0
         self._last_status: dict[int, str] = {}
+        self._said: dict[str, str] = {}  # reasons printed so far (plain mode) -> by which job
         self._last_periodic = time.monotonic()
         self._start = time.monotonic()
         self._width = max([len(job.label) for job in self.jobs] + [6])
@@ -251,7 +289,8 @@ class Progress:
             self._changed.wait(refresh)
             self._changed.clear()
 
-    def line(self, job: Job, *, elapsed: bool) -> str:
+    def line(self, job: Job, *, elapsed: bool, said: dict[str, str] | None = None) -> str:
+        """One job's line; ``said`` maps reasons already shown to the job that showed them."""
         status = _status(job)
         generation = job.generation
         gid = generation.id[:8] if generation is not None and generation.id else "--------"
@@ -259,7 +298,12 @@ class Progress:
         if elapsed:
             text += f" {job.elapsed:6.1f}s"
         if job.done and not job.ok and job.message:
-            text += f"  {_first_line(job.message, 100)}"
+            said = {} if said is None else said
+            first = said.setdefault(job.message, job.label)
+            if first == job.label:
+                text += f"  {_first_line(job.message, 100)}"
+            else:  # a batch refused for one reason (a retired model) says it once
+                text += f"  (same reason as {first})"
         elif not job.done:
             text += "  " + _bar(job.progress())
         return text
@@ -274,8 +318,9 @@ class Progress:
     def _draw_tty(self) -> None:
         if self._drawn:
             self.stream.write(f"\x1b[{self._drawn}F")  # to the start of the block
+        said: dict[str, str] = {}
         for job in self.jobs:
-            self.stream.write("\r\x1b[2K" + self.line(job, elapsed=True) + "\n")
+            self.stream.write("\r\x1b[2K" + self.line(job, elapsed=True, said=said) + "\n")
         self._drawn = len(self.jobs)
 
     def _draw_plain(self) -> None:
@@ -288,7 +333,7 @@ class Progress:
             if self._last_status.get(job.key) != status or (periodic and not job.done):
                 self._last_status[job.key] = status
                 stamp = f"[{now - self._start:6.1f}s] "
-                self.stream.write(stamp + self.line(job, elapsed=False) + "\n")
+                self.stream.write(stamp + self.line(job, elapsed=False, said=self._said) + "\n")
 
     def interrupted(self) -> None:
         bought = [
@@ -454,7 +499,12 @@ def _balance(args: argparse.Namespace, err: TextIO, out: TextIO) -> int:
 
 # -- entry point -----------------------------------------------------------------------
 
-_COMMANDS = {"generate": _generate, "history": _history, "reconcile": _reconcile}
+_COMMANDS = {
+    "generate": _generate,
+    "history": _history,
+    "reconcile": _reconcile,
+    "balance": _balance,
+}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -470,7 +520,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     err, out = sys.stderr, sys.stdout
     if getattr(args, "verbose", False):
         logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s")
-    command = _COMMANDS.get(args.command, _balance)
+    command = _COMMANDS[args.command]
     try:
         return command(args, err, out)
     except (UsageError, ValidationError) as exc:

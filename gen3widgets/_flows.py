@@ -631,24 +631,34 @@ class RequestFlows:
     def _after_lost_answer(
         self, submission: Submission, lost: SubmissionUncertain, timeout: float | None
     ) -> Flow[Generation]:
-        looked = self.reconcile_timeout if timeout is None else timeout
-        if looked > 0:
+        window = self.reconcile_timeout if timeout is None else timeout
+        started = self.clock.now()
+        if window > 0:
             log.warning(
                 "The answer to create %s was lost (%s); looking it up in the usage logs "
                 "for up to %.0f s. It is NOT sent again.",
                 submission.id,
                 lost.cause,
-                looked,
+                window,
             )
             try:
-                found = yield from self.reconcile([submission], timeout=looked)
+                found = yield from self.reconcile([submission], timeout=window)
             except Gen3Error as exc:
                 log.warning("Could not read the usage logs: %s", exc)
                 found = []
             if found:
                 return found[0]
+            if submission.state is SubmissionState.NOT_BOUGHT:
+                raise TransportError(
+                    f"The answer to create {submission.id} was lost ({lost.cause}), and the "
+                    "API's usage logs show the request failed: nothing was bought. You may "
+                    "submit it again."
+                )
         raise SubmissionUncertain(
-            submission.request, lost.cause, submission_id=submission.id, looked_for=looked
+            submission.request,
+            lost.cause,
+            submission_id=submission.id,
+            looked_for=self.clock.now() - started,
         )
 
     def _mark_uncertain_now(self, submission: Submission, cause: str) -> None:
@@ -803,7 +813,7 @@ class RequestFlows:
                 return self._request("GET", path, params={"generation_id": gid})
 
             reply = yield from self._send_retrying(
-                make, paid=False, what="status request", deadline=deadline
+                make, paid=False, what=f"status request for generation {gid}", deadline=deadline
             )
             if reply.ok:
                 try:
@@ -828,7 +838,7 @@ class RequestFlows:
                 endpoint, switched = endpoint.other, True
                 self._remember(endpoint)
                 continue
-            failure = api_error(reply.status_code, text, what="status request")
+            failure = api_error(reply.status_code, text, what=f"status request for {gid}")
             if isinstance(failure, NotFoundError):
                 raise NotFoundError(
                     f"Generation {gid} was not found on {self.base_url} (404). Check the id, "

@@ -143,7 +143,10 @@ class Job:
         self._t1: float | None = None
         self._observers: list[Observer] = []
         self._done = threading.Event()
-        self._async_done: asyncio.Event | None = None
+        # Async waiters, each a future on its own loop: the job ends on the runner's loop,
+        # which may be another thread's (a script awaiting a job the kernel runs).
+        self._waiters: list[asyncio.Future[None]] = []
+        self._waiters_lock = threading.Lock()
 
     def __repr__(self) -> str:
         parts = []
@@ -233,14 +236,15 @@ class Job:
             self.finished_at = self._t1 = None
         # Observers first: whoever wait()s then sees widgets already showing the end.
         self._notify()
-        if state.finished:
-            self._done.set()
-            if self._async_done is not None:
-                self._async_done.set()
-        else:
+        if not state.finished:
             self._done.clear()
-            if self._async_done is not None:
-                self._async_done.clear()
+            return
+        self._done.set()
+        with self._waiters_lock:
+            waiters, self._waiters = self._waiters, []
+        for waiter in waiters:
+            with contextlib.suppress(RuntimeError):  # its loop closed: nobody waits any more
+                waiter.get_loop().call_soon_threadsafe(_wake, waiter)
 
     # -- waiting ---------------------------------------------------------------------
 
@@ -260,11 +264,12 @@ class Job:
         return self.result()
 
     async def _until_done(self) -> None:
-        if self._async_done is None:
-            self._async_done = asyncio.Event()
-        if self.done:
-            self._async_done.set()
-        await self._async_done.wait()
+        waiter = asyncio.get_running_loop().create_future()
+        with self._waiters_lock:
+            if self.done:
+                return
+            self._waiters.append(waiter)
+        await waiter
 
     def result(self) -> Generation:
         """The finished generation, or the error that ended the job."""
@@ -274,6 +279,11 @@ class Job:
             raise self.exception
         assert self.generation is not None
         return self.generation
+
+
+def _wake(waiter: asyncio.Future[None]) -> None:
+    if not waiter.done():
+        waiter.set_result(None)
 
 
 def wait_all(jobs: Sequence[Job], timeout: float | None = None) -> list[Job]:

@@ -165,8 +165,27 @@ class HistoryStore:
         )
 
     def _migrate(self, conn: sqlite3.Connection) -> None:
-        conn.execute("PRAGMA journal_mode=WAL")
-        conn.executescript(_SCHEMA)
+        """Bring the file to this version's schema, once, however many kernels open it at once.
+
+        The check and the change run under sqlite's write lock (``BEGIN IMMEDIATE``):
+        a second process waits, then finds the work done.
+        """
+        if conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION:
+            return
+        _use_wal(conn)
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            if conn.execute("PRAGMA user_version").fetchone()[0] != SCHEMA_VERSION:
+                self._upgrade(conn)
+            conn.commit()
+        except BaseException:
+            conn.rollback()
+            raise
+
+    def _upgrade(self, conn: sqlite3.Connection) -> None:
+        for statement in _SCHEMA.split(";"):
+            if statement.strip():
+                conn.execute(statement)
         for table, column, declaration in _ADDED_COLUMNS:
             have = {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}
             if column not in have:
@@ -195,7 +214,6 @@ class HistoryStore:
                 )
             conn.execute("DROP TABLE uncertain_submissions")
         conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
-        conn.commit()
 
     # -- the ledger (what a client's flows record) ---------------------------------------------
 
@@ -314,7 +332,7 @@ class HistoryStore:
             images: dict[str, PreparedImage] = {}
             found = []
             for row in rows:
-                if row["state"] == "sending" and _still_sending(row):
+                if row["state"] == "sending" and _still_sending(row, row["created_at"]):
                     continue
                 request = self._request(conn, row["request"], images)
                 if request is None:
@@ -364,28 +382,38 @@ class HistoryStore:
             where.append(f"status NOT IN ({','.join('?' * len(done))})")
             args.extend(done)
         clause = (" WHERE " + " AND ".join(where)) if where else ""
-        # Purchases without a generation (yet) are listed too, as "uncertain" or "not_bought".
+        # Purchases without a generation (yet) are listed too, as "uncertain" or "not_bought";
+        # one left "sending" by a process that died is uncertain as well.
         sql = (
             "SELECT id, server, simulated, status, request, video_url, error, error_detail, "
             "tokens_used, local_path, submitted_at, finished_at, job_seconds, model, cost_usd, "
-            "submission_id, tags FROM generations"
+            "submission_id, tags, NULL AS pid, NULL AS host FROM generations"
             + clause
             + " UNION ALL SELECT NULL, server, simulated, state, request, NULL, cause, NULL, "
-            "NULL, NULL, created_at, NULL, NULL, model, NULL, id, tags FROM submissions WHERE "
-            "state IN ('uncertain', 'not_bought')"
+            "NULL, NULL, created_at, NULL, NULL, model, NULL, id, tags, pid, host "
+            "FROM submissions WHERE state IN ('uncertain', 'not_bought', 'sending')"
             + (" AND server = ?" if server is not None else "")
             + (" AND 0" if pending_only else "")
             + " ORDER BY submitted_at DESC"
         )
         if server is not None:
             args.append(server)
-        if limit is not None:
-            sql += " LIMIT ?"
-            args.append(int(limit))
         with self._connect() as conn:
-            rows = conn.execute(sql, args).fetchall()
+            if limit is not None:
+                # Rows still being sent by a live process are dropped below: ask for as many more.
+                sending = conn.execute(
+                    "SELECT COUNT(*) FROM submissions WHERE state = 'sending'"
+                ).fetchone()[0]
+                sql += " LIMIT ?"
+                args.append(int(limit) + int(sending))
+            rows = [
+                row
+                for row in conn.execute(sql, args).fetchall()
+                if row["status"] != "sending" or not _still_sending(row, row["submitted_at"])
+            ]
             images: dict[str, PreparedImage] = {}
-            return [self._row(conn, row, images) for row in rows]
+            listed = [self._row(conn, row, images) for row in rows]
+        return listed if limit is None else listed[: int(limit)]
 
     def get(self, generation_id: str) -> StoredGeneration | None:
         with self._connect() as conn:
@@ -522,9 +550,10 @@ class HistoryStore:
     ) -> StoredGeneration:
         keys = row.keys()
         local = Path(row["local_path"]) if row["local_path"] else None
+        status = Status.UNCERTAIN if row["status"] == "sending" else Status(row["status"])
         generation = Generation(
             id=row["id"],
-            status=Status(row["status"]),
+            status=status,
             model=row["model"] or DEFAULT_MODEL,  # rows from before models were gen3a_turbo
             video_url=row["video_url"],
             error=row["error"],
@@ -544,9 +573,26 @@ class HistoryStore:
         )
 
 
-def _still_sending(row: sqlite3.Row) -> bool:
+def _use_wal(conn: sqlite3.Connection) -> None:
+    """Switch the file to write-ahead logging (persistent; a no-op once done).
+
+    Two kernels opening a new history at once can make the switch fail at once
+    with "database is locked" (sqlite does not wait there): try again briefly.
+    """
+    deadline = time.monotonic() + BUSY_SECONDS
+    while True:
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.01)
+
+
+def _still_sending(row: sqlite3.Row, created_at: float) -> bool:
     """Whether a ``sending`` row may still be in flight in a live process."""
-    if time.time() - row["created_at"] > SENDING_IS_STALE:
+    if time.time() - created_at > SENDING_IS_STALE:
         return False
     if row["host"] != _HOST or row["pid"] is None:
         return True  # another machine's process: cannot tell, so wait for the stale limit

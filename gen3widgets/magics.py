@@ -95,23 +95,33 @@ def parse(line: str, cell: str | None = None) -> tuple[str, argparse.Namespace]:
 
 
 def make_widget(prompt: str, args: argparse.Namespace) -> Any:
-    """A submitted ``GenerationPanel`` (one seed) or ``SeedGrid`` (several seeds)."""
+    """A submitted ``GenerationPanel`` (one seed) or ``SeedGrid`` (several seeds).
+
+    With ``--budget`` the widget gets a client of its own with that budget (a
+    grid refuses the whole batch up front when it would pass it); otherwise it
+    shares the notebook's default client.
+    """
     build_requests(prompt, args)  # validate first: nothing is shown or sent when invalid
     seeds = request_seeds(args)
     options = widget_options(args)
+    client = None
     if args.budget is not None:
-        options["budget_usd"] = args.budget
+        from ._client import AsyncClient
+
+        client = AsyncClient.auto(budget_usd=args.budget)
     if len(seeds) == 1:
         from .widgets.panel import GenerationPanel
 
-        panel = GenerationPanel(prompt=prompt, image=args.image, seed=seeds[0], **options)
+        panel = GenerationPanel(client, prompt=prompt, image=args.image, seed=seeds[0], **options)
         panel.submit()
         return panel
     from .widgets.grid import SeedGrid
 
     if args.columns is not None:
         options["columns"] = args.columns
-    grid = SeedGrid(prompt, args.image, [s for s in seeds if s is not None], **options)
+    grid = SeedGrid(
+        prompt, args.image, [s for s in seeds if s is not None], client=client, **options
+    )
     grid.submit()
     return grid
 

@@ -1,17 +1,15 @@
 """A corpus of bad input: each case is refused by name, and nothing is ever sent.
 
 Every case goes three ways: straight into ``GenerationRequest``, through a
-client (sync over a counting ``MockTransport``, async over the simulator,
-whose counters must stay at zero), and through the panel the way a person
-would enter it (typing, uploading, clicking Generate), where it must show a
-readable message naming the field and send nothing.
+client (sync over a counting ``MockTransport``, async over the contract
+imitation, which must see no request at all), and through the panel the way
+a person would enter it (typing, uploading, picking, clicking Generate),
+where it must show a readable message naming the field and send nothing.
 """
 
 from __future__ import annotations
 
-import asyncio
 import base64
-import datetime
 import functools
 import io
 from collections.abc import Callable, Iterator
@@ -27,19 +25,18 @@ from PIL import Image
 
 import gen3widgets as g3
 from gen3widgets._jobs import JobRunner
-from gen3widgets._store import HistoryStore
-from gen3widgets.simulator import Simulator
-from tests.fakes import FakeClock
+from tests.contract_api import ContractAPI
+from tests.fakes import Api, FakeClock, png_bytes
+from tests.widget_support import upload
 
 KEY = "sk-test-bad-input-77aa"
 BASE = "http://bad-input.test"
-FROM_IMAGE = "image"  # the panel's ratio option for ratio=None
+FROM_IMAGE = "auto"  # the panel's ratio option for "take it from the image"
+HUGE = 10**5000  # a seed with more digits than Python prints by default
 
 
 def image_bytes(size: tuple[int, int] = (64, 36), fmt: str = "PNG") -> bytes:
-    buffer = io.BytesIO()
-    Image.new("RGB", size, (120, 80, 40)).save(buffer, fmt)
-    return buffer.getvalue()
+    return png_bytes(size, (120, 80, 40), fmt)
 
 
 @functools.lru_cache(maxsize=1)
@@ -81,6 +78,13 @@ def file_case(id: str, make: Callable[[Path], str], field: str = "image") -> Cas
 LONG_URL = "https://images.example.com/" + "a" * 2100 + ".png"
 EPS = b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 16 16\nshowpage\n%%EOF\n"
 CASES = [
+    # model, and ratios per model
+    case("model-unknown", "model", model="gen5_turbo"),
+    case("model-not-text", "model", model=4),
+    case("model-empty", "model", model=""),
+    case("ratio-21:9-on-gen3a", "ratio", ratio="21:9"),
+    case("ratio-1:1-on-gen3a", "ratio", ratio="1:1"),
+    case("ratio-2:1-on-gen4", "ratio", ratio="2:1", model="runway/gen4_turbo"),
     # ratio
     case("ratio-4:3", "ratio", ratio="4:3"),
     case("ratio-empty-string", "ratio", ratio=""),
@@ -98,10 +102,12 @@ CASES = [
     case("seed-bool", "seed", seed=True),
     case("seed-float", "seed", seed=1.5),
     case("seed-string", "seed", seed="forty-two"),
+    case("seed-5001-digits", "seed", seed=HUGE),
     # prompt, counted in UTF-16 code units
     case("prompt-1001-ascii", "prompt", prompt="a" * 1001),
     case("prompt-501-emoji", "prompt", prompt="🎬" * 501),  # 501 characters, 1002 units
     case("prompt-not-text", "prompt", prompt=123),
+    case("prompt-lone-surrogate", "prompt", prompt="a slow pan \ud83c over the lake"),
     # image URLs
     case("url-http", "image", image="http://images.example.com/cat.png"),
     case("url-ftp", "image", image="ftp://images.example.com/cat.png"),
@@ -202,6 +208,11 @@ class Counting:
     def __init__(self) -> None:
         self.requests: list[httpx.Request] = []
 
+    @property
+    def creates(self) -> list[httpx.Request]:
+        """What would have bought something (the panel may still ask for a price: free)."""
+        return [r for r in self.requests if r.method == "POST"]
+
     def __call__(self, request: httpx.Request) -> httpx.Response:
         self.requests.append(request)
         return httpx.Response(500)
@@ -209,41 +220,33 @@ class Counting:
 
 def test_the_sync_client_sends_nothing(bad: Case, tmp_path: Path, clock: FakeClock) -> None:
     seen = Counting()
-    with g3.Client(KEY, base_url=BASE, transport=httpx.MockTransport(seen), _clock=clock) as client:
+    with g3.Client(KEY, base_url=BASE, transport=httpx.MockTransport(seen)) as client:
+        client._flows.clock = clock
         with pytest.raises(g3.ValidationError) as caught:
             client.submit(**full_fields(bad, tmp_path))
         with pytest.raises(g3.ValidationError):
             client.generate(**full_fields(bad, tmp_path))
+        with pytest.raises(g3.ValidationError):
+            client.estimate(**full_fields(bad, tmp_path))
     assert bad.field in caught.value.fields
     assert seen.requests == []
 
 
-@pytest.fixture(scope="module")
-def shared_sim() -> Iterator[Simulator]:
-    sim = Simulator(render=lambda spec: b"")
-    yield sim
-    sim.close()
-
-
-def test_the_async_client_sends_nothing_to_the_simulator(
-    bad: Case, tmp_path: Path, clock: FakeClock, shared_sim: Simulator
+def test_the_async_client_sends_nothing_to_the_contract_imitation(
+    bad: Case, tmp_path: Path, server: ContractAPI
 ) -> None:
-    async def go() -> g3.ValidationError:
-        async with g3.AsyncClient(
-            KEY, base_url=BASE, transport=shared_sim.async_transport(), _clock=clock
-        ) as client:
-            with pytest.raises(g3.ValidationError) as caught:
-                await client.submit(**full_fields(bad, tmp_path))
-            return caught.value
-
-    error = asyncio.run(go())
-    assert bad.field in error.fields
-    assert shared_sim.stats.creates_received == 0 and shared_sim.stats.gets == 0
+    client = g3.AsyncClient(KEY, base_url=BASE, transport=server.transport())
+    with Api(client) as api, pytest.raises(g3.ValidationError) as caught:
+        api.submit(**full_fields(bad, tmp_path))
+    assert bad.field in caught.value.fields
+    assert server.requests == [] and server.client_request_ids == []
+    assert g3.history() == []  # not even a submission was written
 
 
 # -- the panel -------------------------------------------------------------------------
 
 PANEL_LABELS = {
+    "model": "Model",
     "prompt": "Prompt",
     "image": "First frame",
     "last_image": "Last frame",
@@ -251,19 +254,6 @@ PANEL_LABELS = {
     "ratio": "Ratio",
     "seed": "Seed",
 }
-
-
-def upload(picker: Any, data: bytes, name: str = "upload.png") -> None:
-    """What the browser does when a file is chosen in the picker's FileUpload."""
-    picker.upload.value = (
-        {
-            "name": name,
-            "type": "image/png",
-            "size": len(data),
-            "content": memoryview(data),
-            "last_modified": datetime.datetime.now(tz=datetime.timezone.utc),
-        },
-    )
 
 
 def enter(panel: Any, name: str, value: Any) -> None:
@@ -281,11 +271,13 @@ def enter(panel: Any, name: str, value: Any) -> None:
         else:
             picker.value = value  # set from code: picker.value = 42
     elif name == "seed":
-        panel.seed.field.value = str(value)
+        panel.seed.field.value = "1" + "0" * 5000 if value == HUGE else str(value)
     elif name == "ratio":
         panel.ratio.value = FROM_IMAGE if value is None else value
     elif name == "duration":
         panel.duration.value = value
+    elif name == "model":
+        panel.model.value = value
     else:  # pragma: no cover - a new field in the corpus
         raise AssertionError(name)
 
@@ -293,8 +285,9 @@ def enter(panel: Any, name: str, value: Any) -> None:
 @pytest.fixture
 def panel_runner(tmp_path: Path, clock: FakeClock) -> Iterator[tuple[JobRunner, Counting]]:
     seen = Counting()
-    client = g3.AsyncClient(KEY, base_url=BASE, transport=httpx.MockTransport(seen), _clock=clock)
-    runner = JobRunner(client, store=HistoryStore(tmp_path / "home"))
+    client = g3.AsyncClient(KEY, base_url=BASE, transport=httpx.MockTransport(seen))
+    client._flows.clock = clock
+    runner = JobRunner(client)
     yield runner, seen
     runner.close()
 
@@ -309,7 +302,7 @@ def check_refused_on_generate(panel: Any, field: str, runner: JobRunner, seen: C
     with pytest.raises(g3.ValidationError) as caught:
         panel.submit()
     assert field in caught.value.fields
-    assert seen.requests == [] and runner.jobs == []
+    assert seen.creates == [] and runner.jobs == []
 
 
 def test_the_panel_shows_a_readable_message_and_sends_nothing(
@@ -319,7 +312,7 @@ def test_the_panel_shows_a_readable_message_and_sends_nothing(
 
     runner, seen = panel_runner
     fields = bad.fields(tmp_path)
-    if bad.field in ("ratio", "duration"):
+    if bad.field in ("model", "ratio", "duration"):
         # A bad choice given to the constructor is refused at once, by name.
         with pytest.raises(g3.ValidationError) as caught:
             GenerationPanel(runner, prompt="p", image=image_bytes(), **fields)
@@ -332,8 +325,8 @@ def test_the_panel_shows_a_readable_message_and_sends_nothing(
     except traitlets.TraitError:
         # The widget cannot hold it at all (a toggle with no such option, a text box
         # given a number), so there is nothing to submit.
-        assert bad.field in ("ratio", "duration") or bad.id == "prompt-not-text"
-        assert seen.requests == []
+        assert bad.field in ("model", "ratio", "duration") or bad.id == "prompt-not-text"
+        assert seen.creates == [] and runner.jobs == []
     else:
         held = getattr(panel, bad.field).value if bad.field in ("ratio", "duration") else None
         if bad.field == "duration" and held in (5, 10) and type(held) is int:

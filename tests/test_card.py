@@ -18,7 +18,8 @@ from gen3widgets._previews import poster_path, preview_path
 from gen3widgets.simulator import Faults
 from gen3widgets.widgets._clips import CHUNK_BYTES
 from gen3widgets.widgets.card import GenerationCard
-from tests.clips import noisy_mp4, tiny_render
+from tests.clips import noisy_mp4
+from tests.fakes import fake_render
 from tests.widget_support import (
     XSS,
     CountingMock,
@@ -28,7 +29,7 @@ from tests.widget_support import (
     harness,
     lost_video_api,
     png_bytes,
-    until,
+    until_state,
 )
 
 __all__ = ["harness"]  # the fixture, imported for pytest
@@ -66,13 +67,13 @@ def test_the_title_is_carried_as_plain_text() -> None:
 
 
 def test_a_completed_job_is_served_on_demand_never_as_state(harness: Harness) -> None:
-    sim, runner = harness.sim_runner(render=tiny_render)
+    sim, runner = harness.sim_runner(render=fake_render)
     card = GenerationCard("first")
     front = FrontEnd(card)
     job = runner.submit(_request(seed=1234))
     card.bind(job)
     generation = job.wait(30)
-    until(card, lambda: _ready(card))
+    until_state(card, lambda: _ready(card))
 
     assert job.state is JobState.COMPLETED and generation.local_path is not None
     view = card.view
@@ -88,7 +89,7 @@ def test_a_completed_job_is_served_on_demand_never_as_state(harness: Harness) ->
 
     clip = view["clip"]
     assert clip["id"] == generation.id and clip["poster"] is True
-    assert (clip["width"], clip["height"], clip["fps"]) == (64, 48, 8.0)
+    assert (clip["width"], clip["height"], clip["fps"]) == (64, 36, 8.0)
     # The card plays full resolution, fetched by an opaque key: exactly the file's bytes.
     assert front.fetch(clip["full"]) == generation.local_path.read_bytes()
     assert front.fetch(clip["preview"], "r2") == preview_path(generation.local_path).read_bytes()
@@ -111,7 +112,7 @@ def test_a_big_clip_arrives_in_chunks_and_a_made_up_key_gets_nothing(harness: Ha
     front = FrontEnd(card)
     card.bind(runner.submit(_request()))
     card.job.wait(30)  # type: ignore[union-attr]
-    until(card, lambda: _ready(card))
+    until_state(card, lambda: _ready(card))
 
     assert front.fetch(card.view["clip"]["full"]) == big
     chunks = front.replies("r1")
@@ -136,7 +137,7 @@ def test_a_clip_without_previews_still_plays_and_says_why(
     front = FrontEnd(card)
     card.bind(runner.submit(_request()))
     generation = card.job.wait(30)  # type: ignore[union-attr]
-    until(card, lambda: _ready(card))
+    until_state(card, lambda: _ready(card))
 
     clip = card.view["clip"]
     assert clip["preview"] is None and clip["poster"] is False and card.posters == {}
@@ -147,19 +148,19 @@ def test_a_clip_without_previews_still_plays_and_says_why(
 
 
 def test_binding_another_job_stops_following_the_first(harness: Harness) -> None:
-    _, runner = harness.sim_runner(render=tiny_render)
+    _, runner = harness.sim_runner(render=fake_render)
     card = GenerationCard()
     first = runner.submit(_request(seed=1))
     card.bind(first)
     first.wait(30)
-    until(card, lambda: _ready(card))
+    until_state(card, lambda: _ready(card))
     first_id = card.view["clip"]["id"]
 
     second = runner.submit(_request(seed=2))
     card.bind(second)
     assert card.job is second and card.view["clip"] is None
     generation = second.wait(30)
-    until(card, lambda: _ready(card))
+    until_state(card, lambda: _ready(card))
     assert card.view["clip"]["id"] == generation.id != first_id
 
 
@@ -224,7 +225,7 @@ def test_a_video_not_fetched_offers_its_link_and_a_free_fetch_again(harness: Har
     back.set()  # the video host answers again
     front.click("fetch")
     generation = job.wait(30)
-    until(card, lambda: _ready(card))
+    until_state(card, lambda: _ready(card))
     assert job.state is JobState.COMPLETED and not card.view["can_fetch"]
     assert sum(r.method == "POST" for r in mock.requests) == 1  # nothing bought again
     assert front.fetch(card.view["clip"]["full"]) == generation.local_path.read_bytes()  # type: ignore[union-attr]
@@ -251,11 +252,11 @@ def test_commands_reach_every_view() -> None:
 
 
 def test_where_widgets_do_not_run_the_card_shows_its_poster(harness: Harness) -> None:
-    _, runner = harness.sim_runner(render=tiny_render)
+    _, runner = harness.sim_runner(render=fake_render)
     card = GenerationCard(XSS)
     card.bind(runner.submit(_request()))
     generation = card.job.wait(30)  # type: ignore[union-attr]
-    until(card, lambda: generation.id in card.posters)
+    until_state(card, lambda: generation.id in card.posters)
     data, _ = card._repr_mimebundle_()
     html = data["text/html"]
     assert "application/vnd.jupyter.widget-view+json" in data
@@ -264,12 +265,12 @@ def test_where_widgets_do_not_run_the_card_shows_its_poster(harness: Harness) ->
 
 
 def test_a_clip_removed_from_disk_is_refused_with_the_reason(harness: Harness) -> None:
-    _, runner = harness.sim_runner(render=tiny_render)
+    _, runner = harness.sim_runner(render=fake_render)
     card = GenerationCard()
     front = FrontEnd(card)
     card.bind(runner.submit(_request()))
     generation = card.job.wait(30)  # type: ignore[union-attr]
-    until(card, lambda: _ready(card))
+    until_state(card, lambda: _ready(card))
     generation.local_path.unlink()  # type: ignore[union-attr]
     with pytest.raises(ValueError, match="cannot read the clip: No such file"):
         front.fetch(card.view["clip"]["full"])

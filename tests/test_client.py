@@ -19,9 +19,8 @@ import httpx
 import pytest
 
 import gen3widgets as g3
-from tests.client_support import IMAGE, KEY, Api, tune
 from tests.contract_api import BASE, ContractAPI, Fault, html_502, raising, status, truncated
-from tests.fakes import FakeClock
+from tests.fakes import IMAGE, KEY, Api, FakeClock, tune
 
 # -- configuration -----------------------------------------------------------------------
 

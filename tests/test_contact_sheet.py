@@ -30,7 +30,7 @@ from gen3widgets.widgets._contact_sheet import (
     video_stills,
 )
 from gen3widgets.widgets.grid import SeedGrid
-from tests.clips import tiny_mp4
+from tests.fakes import tiny_mp4
 from tests.test_grid import WAIT, png, runner, sim  # noqa: F401  (fixtures)
 
 EVIL = "<script>alert('x')</script> & \"quotes\""
@@ -60,7 +60,7 @@ def _pixel(strip: Image.Image, row: int, frame: int) -> tuple[int, ...]:
 
 def test_video_stills_are_first_middle_and_last_frames(tmp_path: Path) -> None:
     path = tmp_path / "v.mp4"
-    path.write_bytes(tiny_mp4(5, frames=9))
+    path.write_bytes(tiny_mp4(5))
     first, middle, last = video_stills(path)
     brightness = [ImageStat.Stat(img.convert("L")).mean[0] for img in (first, middle, last)]
     assert brightness[0] < brightness[1] < brightness[2]  # the clip brightens frame by frame

@@ -24,9 +24,8 @@ from gen3widgets.simulator import Faults, Simulator
 from gen3widgets.simulator._render import RenderSpec
 from gen3widgets.widgets.grid import SeedGrid
 from tests.client_support import tune
-from tests.clips import tiny_mp4, tiny_render
-from tests.fakes import FakeClock
-from tests.widget_support import FrontEnd, until
+from tests.fakes import FakeClock, fake_render, tiny_mp4
+from tests.widget_support import FrontEnd, until_state
 
 BASE = "http://grid-sim.test"  # its own server name: polling statistics stay apart
 SEEDS = [11, 7, 123456, 4294967295, 0, 42]
@@ -56,7 +55,7 @@ def make_runner(sim: Simulator, clock: FakeClock, home: Path, **client_kwargs: A
 
 @pytest.fixture
 def sim(clock: FakeClock) -> Iterator[Simulator]:
-    simulator = Simulator(job_seconds=(0.05, 0.2), render=tiny_render, clock=clock.now, seed=3)
+    simulator = Simulator(job_seconds=(0.05, 0.2), render=fake_render, clock=clock.now, seed=3)
     yield simulator
     simulator.close()
 
@@ -95,7 +94,7 @@ def test_six_seed_grid_buys_six_and_returns_them_in_seed_order(
     grid = SeedGrid("a slow dolly shot", png, seeds=SEEDS, client=runner)
     front = FrontEnd(grid)
     # The price comes from the API's catalogue, asked in the background: nothing waits.
-    until(grid, lambda: "$" in grid.header["cost"])
+    until_state(grid, lambda: "$" in grid.header["cost"])
     price = runner.loop_run(runner.quote_async(grid.plan.requests))
     assert price is not None and price > 0
     assert grid.header["cost"] == f"6{NBSP}videos · about ${price:.2f}"
@@ -106,7 +105,7 @@ def test_six_seed_grid_buys_six_and_returns_them_in_seed_order(
     front.click("generate")
     assert not grid.header["can_generate"]
     generations = grid.wait(timeout=WAIT)
-    until(grid, lambda: prepared(grid))
+    until_state(grid, lambda: prepared(grid))
 
     assert sim.stats.creates_bought == 6
     assert [g.seed for g in generations] == SEEDS
@@ -205,7 +204,7 @@ def test_cells_fill_in_as_their_own_jobs_finish(
         jobs = grid.submit()
         for job in jobs[1:]:
             job.wait(WAIT)
-        until(grid, lambda: prepared(grid))
+        until_state(grid, lambda: prepared(grid))
         assert not jobs[0].done
         first = view(grid, 0)
         assert first["clip"] is None and first["running"] and first["tone"] == "running"
@@ -216,7 +215,7 @@ def test_cells_fill_in_as_their_own_jobs_finish(
 
         release.set()
         generations = grid.wait(timeout=WAIT)
-        until(grid, lambda: prepared(grid))
+        until_state(grid, lambda: prepared(grid))
         assert [g.seed for g in generations] == SEEDS
         assert view(grid, 0)["clip"]["id"] == generations[0].id
     finally:
@@ -323,12 +322,12 @@ def test_ten_s_shows_the_cost_waits_for_a_click_and_keeps_the_old_video(
         assert not view(grid, 1)["can_ten_s"]
         first = grid.submit()
         grid.wait(timeout=WAIT)
-        until(grid, lambda: prepared(grid))
+        until_state(grid, lambda: prepared(grid))
         assert view(grid, 1)["can_ten_s"] and view(grid, 1)["can_last_frame"]
         old_clip = view(grid, 1)["clip"]
 
         front.click("ask", cell=1, kind="ten_s")
-        until(grid, lambda: "$" in view(grid, 1)["pending"]["text"])
+        until_state(grid, lambda: "$" in view(grid, 1)["pending"]["text"])
         pending = view(grid, 1)["pending"]
         price = runner.loop_run(runner.quote_async([grid.cells[1].request.replace(duration=10)]))
         assert pending["ready"] and pending["text"] == (
@@ -355,7 +354,7 @@ def test_ten_s_shows_the_cost_waits_for_a_click_and_keeps_the_old_video(
 
         release.set()
         generations = grid.wait(timeout=WAIT)
-        until(grid, lambda: view(grid, 1)["clip"]["id"] == generations[1].id)
+        until_state(grid, lambda: view(grid, 1)["clip"]["id"] == generations[1].id)
         assert held.stats.creates_bought == 3
         assert not view(grid, 1)["can_ten_s"]  # already 10 s
         with pytest.raises(ValidationError):
@@ -418,7 +417,7 @@ def test_on_the_simulator_the_grid_says_so_and_shows_no_cost_as_spent(png: bytes
     grid = SeedGrid("p", png, seeds=[1, 2])  # no key: the built-in simulator
     assert grid.runner.simulated
     assert grid.header["simulated"].startswith("Offline simulator")
-    until(grid, lambda: "$" in grid.header["cost"])
+    until_state(grid, lambda: "$" in grid.header["cost"])
     assert grid.header["cost"].startswith(f"2{NBSP}videos · simulated, nothing is bought (about $")
     grid.submit()
     grid.wait(timeout=WAIT)
@@ -427,7 +426,7 @@ def test_on_the_simulator_the_grid_says_so_and_shows_no_cost_as_spent(png: bytes
         assert dict(cell_view["details"])["cost"] == "simulated: nothing bought"
     front = FrontEnd(grid)
     front.click("ask", cell=0, kind="ten_s")
-    until(grid, lambda: "$" in view(grid, 0)["pending"]["text"])
+    until_state(grid, lambda: "$" in view(grid, 0)["pending"]["text"])
     assert "simulated, nothing is bought" in view(grid, 0)["pending"]["text"]
     grid.close()
 
@@ -445,7 +444,7 @@ def test_where_widgets_do_not_run_the_grid_shows_posters(runner: JobRunner, png:
     grid = SeedGrid(image=png, prompts=["<script>x</script>", "calm"], seeds=[1], client=runner)
     grid.submit()
     generations = grid.wait(timeout=WAIT)
-    until(grid, lambda: len(grid.posters) == 2)
+    until_state(grid, lambda: len(grid.posters) == 2)
     html = grid._repr_mimebundle_()[0]["text/html"]
     assert all(grid.posters[g.id] in html for g in generations)
     assert "<script>" not in html and "&lt;script&gt;x&lt;/script&gt;" in html

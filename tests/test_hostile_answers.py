@@ -22,9 +22,8 @@ import pytest
 
 import gen3widgets as g3
 from gen3widgets import _download
-from tests.client_support import IMAGE, KEY, Api
 from tests.contract_api import ContractAPI, cut_short, gzip_bomb, html_as_video, status
-from tests.fakes import FakeClock
+from tests.fakes import IMAGE, KEY, Api, FakeClock
 
 
 def _completed(gid: str, url: str) -> g3.Generation:
@@ -127,7 +126,7 @@ def test_a_trickling_server_cannot_hold_a_request_past_its_timeout(kind: str, lo
     with trickling_server() as url:
         cls = g3.Client if kind == "sync" else g3.AsyncClient
         client = cls(KEY, base_url=url, timeout=1.0, max_retries=0)
-        api = Api(client, loop)
+        api = Api(client)
         started = time.monotonic()
         with pytest.raises(g3.TransportError, match="Could not get an answer"):
             api.get("some-generation")
@@ -143,7 +142,7 @@ def test_a_trickling_video_host_is_given_up_on(
     monkeypatch.setattr(_download, "OVERALL_SECONDS", 1.0)
     with trickling_server(video=True) as url:
         cls = g3.Client if kind == "sync" else g3.AsyncClient
-        api = Api(cls(KEY, base_url=url, max_retries=0), loop)
+        api = Api(cls(KEY, base_url=url, max_retries=0))
         with pytest.raises(g3.DownloadError):
             api.download(_completed("trickled", url + "/v.mp4"))
         api.close()
@@ -299,7 +298,7 @@ def test_the_local_simulator_may_serve_videos_from_localhost(
     cls = g3.Client if kind == "sync" else g3.AsyncClient
     transport: Any = httpx.MockTransport(local)
     client = cls(KEY, base_url="http://127.0.0.1:8000", transport=transport)
-    api = Api(client, loop)
+    api = Api(client)
     path = api.download(_completed("local-one", "http://127.0.0.1:8000/v1/files/local-one.mp4"))
     assert path.stat().st_size > 0 and seen == ["http://127.0.0.1:8000/v1/files/local-one.mp4"]
     api.close()

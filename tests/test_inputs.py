@@ -2,31 +2,20 @@
 
 from __future__ import annotations
 
-import datetime
 import io
+import json
 from pathlib import Path
 
 from PIL import Image
 
 from gen3widgets import GenerationRequest
+from gen3widgets._args import random_seed
 from gen3widgets._models import MAX_SEED
 from gen3widgets.widgets.inputs import ImagePicker, PromptBox, SeedControl, make_thumbnail
-from tests.widget_support import XSS, png_bytes
+from tests.widget_support import XSS, png_bytes, uploaded
 
 URL = "https://example.com/cat.png"
-
-
-def _upload(data: bytes, name: str = "cat.png") -> tuple[dict[str, object], ...]:
-    """What FileUpload.value holds after the browser sent a file."""
-    return (
-        {
-            "name": name,
-            "type": "image/png",
-            "size": len(data),
-            "last_modified": datetime.datetime(2025, 1, 1, tzinfo=datetime.timezone.utc),
-            "content": memoryview(data),
-        },
-    )
+NBSP = "\u00a0"
 
 
 # -- ImagePicker ------------------------------------------------------------------------
@@ -54,7 +43,7 @@ def test_picker_with_bytes_shows_size_aspect_and_a_small_thumbnail() -> None:
     data = png_bytes((1280, 720))
     picker = ImagePicker(value=data)
     assert picker.value == data
-    assert "1280x720" in picker.info.value and "aspect 1.78" in picker.info.value
+    assert "1280x720" in picker.info.value and f"aspect{NBSP}1.78" in picker.info.value
     thumb = bytes(picker.thumbnail.value)
     assert 0 < len(thumb) < len(data)
     with Image.open(io.BytesIO(thumb)) as img:
@@ -76,20 +65,25 @@ def test_picker_from_a_path_and_a_pil_image(tmp_path: Path) -> None:
     assert picker.url.value == ""
 
 
-def test_picker_upload() -> None:
+def test_picker_upload_shows_its_count_but_keeps_its_bytes_out_of_the_widget_state() -> None:
     data = png_bytes((640, 384))
     picker = ImagePicker()
     picker.url.value = URL
-    picker.upload.value = _upload(data, name="my <cat>.png")
+    picker.upload.value = uploaded(data, name="my <cat>.png")
     assert picker.value == data
     assert picker.url.value == ""  # the upload replaces the URL
-    assert picker.upload.value == ()  # the bytes do not linger in synced widget state
+    (kept,) = picker.upload.value  # the button reads "Upload (1)"...
+    assert kept["name"] == "my <cat>.png" and bytes(kept["content"]) == b""
+    state = json.dumps(picker.upload.get_state(), default=lambda v: bytes(v).hex())
+    assert data.hex() not in state  # ...and the bytes never reach the browser or a notebook
     assert "my &lt;cat&gt;.png" in picker.info.value and "640x384" in picker.info.value
+    picker.url.value = URL  # another source: no upload any more, "Upload (0)"
+    assert picker.upload.value == () and picker.value == URL
 
 
 def test_picker_bad_file_shows_the_problem_inline() -> None:
     picker = ImagePicker()
-    picker.upload.value = _upload(b"this is not an image", name="notes.png")
+    picker.upload.value = uploaded(b"this is not an image", name="notes.png")
     assert picker.problems and "not an image" in picker.problems[0]
     assert "not an image" in picker.error.value
     assert picker.thumbnail.layout.display == "none"
@@ -104,6 +98,18 @@ def test_picker_bad_url_and_missing_path_are_explained() -> None:
     assert "does not exist" in picker.error.value
     picker.url.value = f"https://example.com/{XSS}"
     assert "<img" not in picker.info.value + picker.error.value
+
+
+def test_the_aspect_note_appears_only_when_the_ratio_comes_from_the_image() -> None:
+    picker = ImagePicker(value=png_bytes((300, 100)))  # aspect 3.00
+    assert "3.00" in picker.info.value and "pick a ratio" not in picker.info.value
+    picker.set_ratio_from_image(True)
+    assert "pick a ratio instead of &quot;auto&quot;" in picker.info.value
+    picker.set_ratio_from_image(False)
+    assert "pick a ratio" not in picker.info.value
+    picker.set_ratio_from_image(True)
+    picker.value = png_bytes((160, 90))  # an aspect the model can take: nothing to say
+    assert "pick a ratio" not in picker.info.value
 
 
 def test_picker_clear_button() -> None:
@@ -133,19 +139,33 @@ def test_thumbnail_keeps_transparency_as_png() -> None:
 # -- PromptBox --------------------------------------------------------------------------
 
 
-def test_prompt_counter_counts_utf16_units() -> None:
+def count(n: int) -> str:
+    return f"{n}{NBSP}/{NBSP}1000"  # a narrow column never splits the figure
+
+
+def test_prompt_counter_counts_as_the_api_does() -> None:
     box = PromptBox("abc")
-    assert "3 / 1000" in box.counter.value
-    box.text.value = "😀"  # one emoji is two UTF-16 code units
+    assert count(3) in box.counter.value
+    box.text.value = "😀"  # one emoji counts as two
     assert box.length == 2
-    assert "2 / 1000" in box.counter.value
+    assert count(2) in box.counter.value
+    assert "UTF-16" not in box.counter.value  # words for people, not for programmers
 
 
 def test_prompt_counter_turns_red_over_the_limit() -> None:
     box = PromptBox("a" * 1000)
-    assert "1000 / 1000" in box.counter.value and "#b00020" not in box.counter.value
+    assert count(1000) in box.counter.value and "#b00020" not in box.counter.value
     box.value = "a" * 999 + "😀"
-    assert "1001 / 1000" in box.counter.value and "#b00020" in box.counter.value
+    assert count(1001) in box.counter.value and "#b00020" in box.counter.value
+    assert "1 too many" in box.counter.value and "emoji" in box.counter.value
+
+
+def test_prompt_counter_with_a_lone_surrogate_does_not_crash() -> None:
+    box = PromptBox("ab")
+    box.value = "ab\udc00c"  # half of a character, as text pasted from a web page can hold
+    assert box.length == 4 and count(4) in box.counter.value
+    box.value = "\ud83d" * 1001
+    assert count(1001) in box.counter.value and "#b00020" in box.counter.value
 
 
 # -- SeedControl ------------------------------------------------------------------------
@@ -201,3 +221,9 @@ def test_seed_text_that_is_not_a_number_is_left_for_validation() -> None:
     control = SeedControl()
     control.field.value = "twelve"
     assert control.current() == "twelve"
+    control.field.value = "9" * 5000  # more digits than Python turns into a number by default
+    assert control.current() == "9" * 5000
+
+
+def test_random_seeds_are_in_range() -> None:
+    assert all(0 <= random_seed() <= MAX_SEED for _ in range(100))

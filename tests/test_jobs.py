@@ -15,9 +15,8 @@ import pytest
 
 import gen3widgets as g3
 from gen3widgets._jobs import JobRunner, JobState, runner_for, wait_all
-from tests.client_support import IMAGE, KEY, tune
 from tests.contract_api import BASE, ContractAPI, raising, status
-from tests.fakes import FakeClock
+from tests.fakes import IMAGE, KEY, FakeClock, tune
 
 WAIT = 60.0  # seconds of real time a test may wait for jobs that take milliseconds
 

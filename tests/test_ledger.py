@@ -3,7 +3,7 @@ answer is lost, never repeated, priced and capped.
 
 Against the independent contract imitation, each test once per client.
 Processes that are killed or interrupted mid-create run as real
-subprocesses against the imitation behind a real socket (tests/socket_server.py).
+subprocesses against the imitation behind a real socket (``tests.fakes.ServedContract``).
 """
 
 from __future__ import annotations
@@ -17,8 +17,6 @@ import sqlite3
 import subprocess
 import sys
 import textwrap
-import threading
-import time
 from pathlib import Path
 from typing import Any
 
@@ -28,10 +26,8 @@ import pytest
 import gen3widgets as g3
 from gen3widgets import _store
 from gen3widgets._store import HistoryStore
-from tests.client_support import IMAGE, KEY, Api, tune
 from tests.contract_api import BASE, ContractAPI, odd_json, raising, status
-from tests.fakes import FakeClock
-from tests.socket_server import serve
+from tests.fakes import IMAGE, KEY, Api, FakeClock, ServedContract, tune
 
 ROOT = Path(__file__).resolve().parents[1]
 REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
@@ -60,7 +56,7 @@ def test_the_submission_is_on_disk_before_the_create_is_sent(
     cls = g3.Client if kind == "sync" else g3.AsyncClient
     client = cls(KEY, base_url=BASE, transport=httpx.MockTransport(handle))  # type: ignore[arg-type]
     tune(client, clock)
-    api = Api(client, loop)
+    api = Api(client)
     generation = api.submit(image=IMAGE, seed=3, model="runway/gen4_turbo")
     (before,) = seen_on_disk
     (row,) = before
@@ -347,10 +343,11 @@ def test_a_process_stopped_mid_create_is_found_by_the_next_one(
 ) -> None:
     server = ContractAPI(clock)
     home = tmp_path / "home"
-    hold = threading.Event()
     env = {**os.environ, "GEN3WIDGETS_HOME": str(home), "PYTHONPATH": str(ROOT)}
     env.pop("AIMLAPI_KEY", None)
-    with serve(server, hold_creates=hold) as url:
+    with ServedContract(server) as served:
+        url = served.url
+        served.hold.clear()  # creates are bought, their answers held back
         with subprocess.Popen(
             [sys.executable, "-c", _CHILD, url, kind],
             env=env,
@@ -360,16 +357,14 @@ def test_a_process_stopped_mid_create_is_found_by_the_next_one(
         ) as child:
             try:
                 assert child.stdout is not None and child.stdout.readline().strip() == "ready"
-                deadline = time.monotonic() + 60
-                while server.bought == 0 and child.poll() is None and time.monotonic() < deadline:
-                    time.sleep(0.02)
+                assert served.held.wait(60), "the create never arrived"
                 assert server.bought == 1
                 child.send_signal(how)
                 child.wait(30)
             finally:
                 if child.poll() is None:
                     child.kill()
-                hold.set()
+                served.hold.set()
         store = HistoryStore(home)
         (row,) = store.submissions()
         expected = "sending" if how is signal.SIGKILL else "uncertain"

@@ -11,7 +11,7 @@ from PIL import Image
 import gen3widgets as g3
 from gen3widgets._models import GEN3A_TURBO, GEN4_TURBO, PriceQuery, find_model
 from gen3widgets._protocol import Endpoint, create_body, parse_generation, quote
-from tests.client_support import IMAGE, png_bytes
+from tests.fakes import IMAGE, png_bytes
 
 
 def test_one_registry_entry_per_model_with_its_ratios_sizes_and_successor() -> None:

@@ -16,9 +16,8 @@ import httpx
 import pytest
 
 import gen3widgets as g3
-from tests.client_support import IMAGE, Api, png_bytes
 from tests.contract_api import LEGACY, UNIVERSAL, ContractAPI
-from tests.fakes import FakeClock
+from tests.fakes import IMAGE, Api, FakeClock, png_bytes
 
 LAST = "https://images.example.com/end.png"
 

@@ -21,7 +21,8 @@ from gen3widgets._previews import (
     poster_path,
     preview_path,
 )
-from tests.clips import noisy_mp4, tiny_mp4
+from tests.clips import noisy_mp4
+from tests.fakes import tiny_mp4
 
 
 def _clip(folder: Path, data: bytes, name: str = "gen-1.mp4") -> Path:
@@ -83,9 +84,9 @@ def test_a_portrait_clip_keeps_its_shape_and_a_thin_clip_is_not_inflated(
     assert made.preview is not None
     assert _video(made.preview)[:2] == (288, PREVIEW_LONG_SIDE)
 
-    small = _clip(tmp_path, tiny_mp4(3), "small.mp4")  # 64x48: never scaled up
+    small = _clip(tmp_path, tiny_mp4(3), "small.mp4")  # 64x36: never scaled up
     made = ensure_previews(small)
-    assert made.preview is not None and _video(made.preview)[:2] == (64, 48)
+    assert made.preview is not None and _video(made.preview)[:2] == (64, 36)
 
 
 def test_fresh_previews_are_kept_and_stale_ones_made_again(

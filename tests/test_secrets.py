@@ -1,10 +1,12 @@
 """The API key stays secret, hostile text stays text, and the server cannot steer files.
 
-With ``AIMLAPI_KEY=sk-test-<random>`` and simulators served on 127.0.0.1, the
-key must be absent from everything a user might share or see: a notebook
-saved with its widget state (after a panel, a grid, the ``%gen3`` magic, a
-failed job and a refused input), reprs, exceptions, DEBUG log records, the
-command line's output, and every request to the video host.
+With ``AIMLAPI_KEY=sk-test-<random>`` and the contract imitation served on
+127.0.0.1, the key must be absent from everything a user might share or see:
+a notebook saved with its widget state (after a panel, a grid, the ``%gen3``
+magic, a failed job and a refused input), reprs, exceptions, DEBUG log
+records, the history file, the command line's output, and every request to
+the video host. A server that echoes the key back (in an error, an error's
+details, even a status) is redacted where its answer is parsed.
 
 Prompts and server messages are shown as text, never as markup. Ids from the
 server are checked before they name a file, and downloads refuse absurd
@@ -15,7 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import io
 import json
 import logging
 import os
@@ -30,30 +31,26 @@ from typing import Any
 import httpx
 import ipywidgets
 import pytest
-from PIL import Image
 
 import gen3widgets as g3
 from gen3widgets._jobs import JobRunner, JobState
 from gen3widgets._store import HistoryStore
-from gen3widgets.simulator import Faults, RunningSimulator, start
-from gen3widgets.simulator._render import RenderSpec
-from tests.fakes import FakeClock, tiny_mp4
-from tests.widget_support import widget_tree
+from tests.contract_api import ContractAPI, Fault, echo_key
+from tests.fakes import (
+    Api,
+    FakeClock,
+    ServedContract,
+    WallClock,
+    make_client,
+    png_bytes,
+)
+from tests.widget_support import html_text, widget_tree
 
 REPO = Path(__file__).resolve().parents[1]
 KEY = "sk-test-" + secrets.token_hex(12)
 XSS = "<img src=x onerror=alert(1)>"
 HTML_ERROR = '<script>alert("pwned")</script><b>bold</b> the prompt was flagged'
-
-
-def fake_render(spec: RenderSpec) -> bytes:
-    return tiny_mp4()  # a real MP4: downloads are checked to be whole, decodable videos
-
-
-def png(size: tuple[int, int] = (320, 192)) -> bytes:
-    buffer = io.BytesIO()
-    Image.new("RGB", size, (50, 140, 90)).save(buffer, "PNG")
-    return buffer.getvalue()
+FLAGGED = {"name": "ContentModerationError", "message": "the prompt was flagged"}
 
 
 def assert_no_key(text: str, where: str) -> None:
@@ -61,37 +58,35 @@ def assert_no_key(text: str, where: str) -> None:
     assert KEY.removeprefix("sk-") not in text, f"the API key leaked into {where}"
 
 
-def html_values(widget: ipywidgets.Widget) -> list[str]:
-    return [w.value for w in widget_tree(widget) if isinstance(w, ipywidgets.HTML)]
-
-
 def assert_shown_as_text(widget: ipywidgets.Widget, *hostile: str) -> None:
     """No HTML value anywhere in ``widget`` carries the markup of ``hostile`` texts."""
-    shown = "\n".join(html_values(widget))
+    shown = html_text(widget)
     for text in hostile:
         for tag in ("<img", "<script", "<b>bold"):
             if tag in text:
                 assert tag not in shown, f"{tag!r} reached an HTML widget unescaped"
 
 
-@pytest.fixture
-def served() -> Iterator[RunningSimulator]:
-    running = start(port=0, job_seconds=(0.3, 0.6), render=fake_render)
-    yield running
-    running.stop()
+def serve(**options: Any) -> ServedContract:
+    options.setdefault("job_seconds", 0.3)
+    options.setdefault("logs_lag", 0.5)
+    return ServedContract(ContractAPI(WallClock(), **options))  # type: ignore[arg-type]
 
 
 @pytest.fixture
-def failing() -> Iterator[RunningSimulator]:
-    running = start(
-        port=0, job_seconds=(0.2, 0.4), render=fake_render, faults=Faults(job_error=1.0)
-    )
-    yield running
-    running.stop()
+def served() -> Iterator[ServedContract]:
+    with serve() as running:
+        yield running
 
 
 @pytest.fixture
-def keyed(monkeypatch: pytest.MonkeyPatch, served: RunningSimulator, tmp_path: Path) -> Path:
+def failing() -> Iterator[ServedContract]:
+    with serve(fail_with=FLAGGED) as running:
+        yield running
+
+
+@pytest.fixture
+def keyed(monkeypatch: pytest.MonkeyPatch, served: ServedContract, tmp_path: Path) -> Path:
     """This process (and kernels or commands it starts) uses the key and the local server."""
     home = tmp_path / "home"
     monkeypatch.setenv("AIMLAPI_KEY", KEY)
@@ -100,8 +95,13 @@ def keyed(monkeypatch: pytest.MonkeyPatch, served: RunningSimulator, tmp_path: P
     path = os.environ.get("PYTHONPATH")
     monkeypatch.setenv("PYTHONPATH", str(REPO) + (os.pathsep + path if path else ""))
     image = tmp_path / "first.png"
-    image.write_bytes(png())
+    image.write_bytes(png_bytes((320, 192), color=(50, 140, 90)))
     return image
+
+
+def history_bytes(home: Path) -> bytes:
+    """Everything the history holds on disk, the write-ahead log included."""
+    return b"".join(p.read_bytes() for p in sorted(home.glob("history.sqlite3*")))
 
 
 # -- in this process: reprs, exceptions, logs, widget state ------------------------------
@@ -109,8 +109,8 @@ def keyed(monkeypatch: pytest.MonkeyPatch, served: RunningSimulator, tmp_path: P
 
 def test_the_key_is_in_no_repr_exception_log_record_or_widget_state(
     keyed: Path,
-    served: RunningSimulator,
-    failing: RunningSimulator,
+    served: ServedContract,
+    failing: ServedContract,
     tmp_path: Path,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
@@ -124,6 +124,7 @@ def test_the_key_is_in_no_repr_exception_log_record_or_widget_state(
         client = g3.Client()
         generation = client.generate(image=keyed, prompt="secret test", seed=1, timeout=60)
         client.download(generation, tmp_path / "videos")
+        texts["estimate and balance"] = f"{client.estimate()} {client.balance()}"
 
         async def async_side() -> g3.Generation:
             async with g3.AsyncClient() as aclient:
@@ -132,12 +133,13 @@ def test_the_key_is_in_no_repr_exception_log_record_or_widget_state(
 
         texts["async generation"] = repr(asyncio.run(async_side()))
 
-        runner = JobRunner(g3.AsyncClient(), store=HistoryStore())
-        failing_runner = JobRunner(g3.Client(base_url=failing.url), store=HistoryStore())
+        runner = JobRunner(g3.AsyncClient())
+        failing_runner = JobRunner(g3.Client(base_url=failing.url))
         try:
             panel = GenerationPanel(runner, prompt=XSS, image=keyed, seed=3)
             panel.submit()
             panel.wait(60)
+            panel.show_balance()
             grid = SeedGrid("a grid", keyed, seeds=[4, 5], client=runner)
             grid.submit()
             grid.wait(60)
@@ -156,7 +158,8 @@ def test_the_key_is_in_no_repr_exception_log_record_or_widget_state(
             )
             texts["request"] = repr(generation.request) + repr(panel.job.request)  # type: ignore[union-attr]
             texts["job vars"] = repr(vars(panel.job)) + repr(vars(runner))
-            texts["history"] = repr(HistoryStore().entries())
+            texts["history"] = repr(HistoryStore().entries()) + repr(g3.history())
+            texts["rich"] = generation._repr_html_()
         finally:
             runner.close()
             failing_runner.close()
@@ -164,14 +167,16 @@ def test_the_key_is_in_no_repr_exception_log_record_or_widget_state(
 
         # Errors from every layer, including servers that echo the key back.
         def echo(request: httpx.Request) -> httpx.Response:
-            said = request.headers["Authorization"]
+            said = request.headers.get("Authorization", "")
             return httpx.Response(401, json={"message": f"bad key {said}", "statusCode": 401})
 
         def explode(request: httpx.Request) -> httpx.Response:
-            raise httpx.ConnectError(f"cannot reach host with {request.headers['Authorization']}")
+            raise httpx.ConnectError(
+                f"cannot reach host with {request.headers.get('Authorization')}"
+            )
 
         for handler in (echo, explode):
-            with g3.Client(transport=httpx.MockTransport(handler), _clock=FakeClock()) as c:
+            with g3.Client(transport=httpx.MockTransport(handler), max_retries=0) as c:
                 try:
                     c.submit(image="https://images.example.com/a.png")
                 except g3.Gen3Error as exc:
@@ -192,11 +197,87 @@ def test_the_key_is_in_no_repr_exception_log_record_or_widget_state(
         states = [json.dumps(w.get_state(), default=repr) for w in widget_tree(widget)]
         texts[f"state of {type(widget).__name__}"] = "\n".join(states)
         assert_shown_as_text(widget, XSS)
+    texts["history file"] = history_bytes(Path(os.environ["GEN3WIDGETS_HOME"])).decode("latin-1")
     for where, text in texts.items():
         assert_no_key(text, where)
     for server in (served, failing):
-        assert server.app.stats.downloads_with_authorization == 0
-    assert served.app.stats.downloads >= 4
+        assert server.api.counts["downloads_with_auth"] == 0
+    assert served.api.counts["downloads"] >= 4
+
+
+# -- a server that echoes the key back -------------------------------------------------------
+
+
+def unknown_status_echoing_the_key() -> Fault:
+    """A 200 generation whose ``status`` is a string holding the caller's key."""
+
+    def make(request: httpx.Request) -> httpx.Response:
+        key = request.headers.get("Authorization", "").removeprefix("Bearer ")
+        body = {
+            "id": request.url.params.get("generation_id"),
+            "status": f"held {key}",
+            "video": None,
+            "error": None,
+        }
+        return httpx.Response(200, json=body)
+
+    return Fault(make)
+
+
+def error_detail_echoing_the_key() -> Fault:
+    """A failed generation in the older error shape, the key in its details only."""
+
+    def make(request: httpx.Request) -> httpx.Response:
+        said = request.headers.get("Authorization", "")
+        error = {"detail": [{"loc": ["header", "authorization"], "msg": f"rejected {said}"}]}
+        body = {"id": request.url.params.get("generation_id"), "status": "failed", "error": error}
+        return httpx.Response(200, json=body)
+
+    return Fault(make)
+
+
+@pytest.mark.parametrize(
+    "fault", [lambda: echo_key(as_generation_error=True), error_detail_echoing_the_key]
+)
+def test_a_key_echoed_in_a_generation_never_reaches_what_a_user_sees_or_keeps(
+    make_api: Callable[..., Api],
+    server: ContractAPI,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+    fault: Callable[[], Fault],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr("gen3widgets._protocol._warned_statuses", set())  # logged once a process
+    home = tmp_path / "home"
+    api = make_api(server, api_key=KEY, history=HistoryStore(home))
+    server.get_faults += [unknown_status_echoing_the_key(), fault()]
+    bought = api.submit(image="https://images.example.com/a.png", prompt="echo", seed=1)
+    with caplog.at_level(logging.DEBUG), pytest.raises(g3.GenerationFailed) as caught:
+        api.wait(bought, timeout=60)
+    failed = caught.value.generation
+    assert failed.error and failed.error_detail  # the server said something: it is kept...
+    shown = {
+        "repr": repr(failed) + repr(caught.value) + str(caught.value),
+        "rich": failed._repr_html_(),
+        "fields": f"{failed.error} {failed.error_detail!r} {failed.status!r}",
+        "history()": repr(g3.history(home=home))
+        + " ".join(f"{g.error} {g.error_detail!r}" for g in g3.history(home=home)),
+        "history file": history_bytes(home).decode("latin-1"),
+        "log": "\n".join(r.getMessage() for r in caplog.records),
+    }
+    unknown = [r.getMessage() for r in caplog.records if "unknown status" in r.getMessage()]
+    assert len(unknown) == 1 and "held" in unknown[0]  # said once, with the key masked
+    for where, text in shown.items():
+        assert_no_key(text, where)
+    assert "***" in failed.error or "***" in json.dumps(failed.error_detail)  # ...masked
+
+
+def test_the_simulators_placeholder_key_masks_no_ordinary_word() -> None:
+    with g3.Client.auto() as client:
+        assert client.is_simulated
+        from gen3widgets._secrets import redact
+
+        assert redact("the offline simulator") == "the offline simulator"
 
 
 # -- a notebook saved with its widget state ----------------------------------------------
@@ -236,7 +317,7 @@ print(repr(panel), repr(grid), repr(panel.job), repr(panel.generation), repr(Cli
 @pytest.mark.kernel
 @pytest.mark.slow
 def test_a_saved_notebook_never_contains_the_key(
-    keyed: Path, served: RunningSimulator, failing: RunningSimulator, tmp_path: Path
+    keyed: Path, served: ServedContract, failing: ServedContract, tmp_path: Path
 ) -> None:
     nbformat = pytest.importorskip("nbformat")
     nbclient = pytest.importorskip("nbclient")
@@ -259,7 +340,7 @@ def test_a_saved_notebook_never_contains_the_key(
     assert "failed as expected" in outputs and "DEBUG" in outputs  # the cells really ran
     state = nb.metadata["widgets"]["application/vnd.jupyter.widget-state+json"]["state"]
     assert len(state) > 50  # panel, grid, magic panel, refused and failed panels
-    assert served.app.stats.creates_bought == 4 and failing.app.stats.creates_bought == 1
+    assert served.api.bought == 4 and failing.api.bought == 1
     assert_no_key(text, "the saved notebook")
     for model in state.values():  # binary buffers are base64 in the file: look inside
         for buffer in model.get("buffers", []):
@@ -271,9 +352,9 @@ def test_a_saved_notebook_never_contains_the_key(
     # Cards carry their texts as data, which their front end shows with textContent.
     views = json.dumps([m["state"].get("view") for m in state.values()])
     assert json.dumps(XSS)[1:-1] in views
-    assert "flagged" in views or "failure" in views  # the failed job's reason
+    assert "flagged" in views  # the failed job's reason
     for server in (served, failing):
-        assert server.app.stats.downloads_with_authorization == 0
+        assert server.api.counts["downloads_with_auth"] == 0
 
 
 # -- the command line ----------------------------------------------------------------------
@@ -293,8 +374,8 @@ def cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
 @pytest.mark.slow
 def test_the_command_line_never_prints_the_key(
     keyed: Path,
-    served: RunningSimulator,
-    failing: RunningSimulator,
+    served: ServedContract,
+    failing: ServedContract,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -302,38 +383,44 @@ def test_the_command_line_never_prints_the_key(
         "generate", "--image", str(keyed), "--seeds", "1,2", "--timeout", "60", "-v", cwd=tmp_path
     )
     assert made.returncode == 0, made.stderr
-    assert len(made.stdout.split()) == 2 and all(Path(p).is_file() for p in made.stdout.split())
+    paths = [line.split("\t")[1] for line in made.stdout.splitlines()]
+    assert len(paths) == 2 and all(Path(p).is_file() for p in paths)
     listed = cli("history", cwd=tmp_path)
     as_json = cli("history", "--json", cwd=tmp_path)
-    assert listed.returncode == 0 and as_json.returncode == 0
+    balance = cli("balance", cwd=tmp_path)
+    reconciled = cli("reconcile", cwd=tmp_path)
+    assert listed.returncode == 0 and as_json.returncode == 0 and balance.returncode == 0
+    assert reconciled.returncode == 0
     assert len(json.loads(as_json.stdout)) == 2
     invalid = cli("generate", "--image", "http://insecure.example.com/a.png", cwd=tmp_path)
     assert invalid.returncode == 2 and "https" in invalid.stderr
     monkeypatch.setenv("AIMLAPI_BASE_URL", failing.url)
     broken = cli("generate", "--image", str(keyed), "--seed", "9", "--timeout", "60", cwd=tmp_path)
     assert broken.returncode == 1
-    assert "flagged" in broken.stderr or "failure" in broken.stderr
-    for run in (made, listed, as_json, invalid, broken):
+    assert "flagged" in broken.stderr
+    for run in (made, listed, as_json, balance, reconciled, invalid, broken):
         assert_no_key(run.stdout + run.stderr, f"the output of {run.args[3:]}")
-    assert served.app.stats.creates_bought == 2
-    assert served.app.stats.downloads_with_authorization == 0
+    assert served.api.bought == 2
+    assert served.api.counts["downloads_with_auth"] == 0
 
 
 # -- hostile text is shown as text -----------------------------------------------------------
 
 
-def failing_api(message: str, video: Any = None) -> Callable[[httpx.Request], httpx.Response]:
+def hostile_api(message: str, video: Any = None) -> Callable[[httpx.Request], httpx.Response]:
     """One generation that fails with ``message`` (or completes with ``video`` as its link)."""
     counter = iter(range(1_000_000))
 
     def handle(request: httpx.Request) -> httpx.Response:
-        usage = {"usage": {"tokens_used": 262500}}
+        if request.url.path != "/v2/video/generations":
+            return httpx.Response(404, json={"message": f"Cannot GET {request.url.path}"})
+        usage = {"usage": {"credits_used": 500000}}
         gid = "gen-hostile" if request.method == "GET" else f"gen-hostile-{next(counter)}"
         if request.method == "POST":
             return httpx.Response(200, json={"id": gid, "status": "queued", "meta": usage})
         if video is not None:
             return httpx.Response(
-                200, json={"id": gid, "status": "completed", "video": [video], "meta": usage}
+                200, json={"id": gid, "status": "completed", "video": {"url": video}, "meta": usage}
             )
         error = {"name": "ModerationError", "message": message}
         return httpx.Response(200, json={"id": gid, "status": "error", "error": error})
@@ -347,9 +434,13 @@ def hostile_runner(tmp_path: Path, clock: FakeClock) -> Iterator[Callable[..., J
 
     def make(handler: Callable[[httpx.Request], httpx.Response]) -> JobRunner:
         client = g3.AsyncClient(
-            "sk-test-hostile", transport=httpx.MockTransport(handler), _clock=clock
+            "sk-test-hostile",
+            base_url="http://hostile.test",
+            transport=httpx.MockTransport(handler),
+            history=HistoryStore(tmp_path / f"home{len(made)}"),
         )
-        made.append(JobRunner(client, store=HistoryStore(tmp_path / f"home{len(made)}")))
+        client._flows.clock = clock
+        made.append(JobRunner(client))
         return made[-1]
 
     yield make
@@ -363,8 +454,8 @@ def test_a_hostile_prompt_and_server_error_are_shown_as_text(
     from gen3widgets.widgets.grid import SeedGrid
     from gen3widgets.widgets.panel import GenerationPanel
 
-    runner = hostile_runner(failing_api(HTML_ERROR))
-    panel = GenerationPanel(runner, prompt=XSS, image=png(), seed=1)
+    runner = hostile_runner(hostile_api(HTML_ERROR))
+    panel = GenerationPanel(runner, prompt=XSS, image=png_bytes(), seed=1)
     panel.submit()
     with pytest.raises(g3.GenerationFailed):
         panel.wait(30)
@@ -373,7 +464,7 @@ def test_a_hostile_prompt_and_server_error_are_shown_as_text(
     assert panel.card.title == XSS
     assert_shown_as_text(panel, XSS, HTML_ERROR)
 
-    grid = SeedGrid(image=png(), prompts=[XSS, "calm"], seeds=[1, 2], client=runner)
+    grid = SeedGrid(image=png_bytes(), prompts=[XSS, "calm"], seeds=[1, 2], client=runner)
     grid.submit()
     assert all(g.status is g3.Status.ERROR for g in grid.wait(30))  # failed cells are results
     assert all(cell.job is not None and cell.job.state is JobState.FAILED for cell in grid.cells)
@@ -393,12 +484,12 @@ def test_a_hostile_video_link_is_never_a_clickable_script(
 ) -> None:
     from gen3widgets.widgets.panel import GenerationPanel
 
-    runner = hostile_runner(failing_api("", video="javascript:alert(1)//.mp4"))
-    panel = GenerationPanel(runner, prompt="p", image=png(), seed=1)
+    runner = hostile_runner(hostile_api("", video="javascript:alert(1)//.mp4"))
+    panel = GenerationPanel(runner, prompt="p", image=png_bytes(), seed=1)
     panel.submit()
     with pytest.raises(g3.DownloadError, match="not an http"):
         panel.wait(30)
-    shown = "\n".join(html_values(panel))
+    shown = html_text(panel)
     assert "javascript:alert(1)" in shown  # shown, as text...
     assert "href='javascript" not in shown and 'href="javascript' not in shown  # ...not a link
     panel.close()
@@ -409,7 +500,7 @@ def test_a_hostile_image_url_is_shown_as_text(
 ) -> None:
     from gen3widgets.widgets.panel import GenerationPanel
 
-    panel = GenerationPanel(hostile_runner(failing_api("")), prompt="p", image=png())
+    panel = GenerationPanel(hostile_runner(hostile_api("")), prompt="p", image=png_bytes())
     panel.image.url.value = 'https://images.example.com/a.png?"><script>alert(1)</script>'
     panel.last_image.url.value = "javascript:alert(1)"
     assert_shown_as_text(panel, "<script")
@@ -440,15 +531,15 @@ HOSTILE_IDS = [
 
 
 def files_under(root: Path) -> set[Path]:
-    return {p for p in root.rglob("*")}
+    return set(root.rglob("*"))
 
 
-def hostile_api(gid: Any, counts: dict[str, int]) -> Callable[[httpx.Request], httpx.Response]:
+def hostile_ids_api(gid: Any, counts: dict[str, int]) -> Callable[[httpx.Request], httpx.Response]:
     def handle(request: httpx.Request) -> httpx.Response:
         counts[request.method] = counts.get(request.method, 0) + 1
-        body = {"id": gid, "status": "completed", "video": ["https://cdn.test/v.mp4"]}
         if request.url.host == "cdn.test":
             return httpx.Response(200, content=b"video", headers={"Content-Type": "video/mp4"})
+        body = {"id": gid, "status": "completed", "video": {"url": "https://cdn.test/v.mp4"}}
         return httpx.Response(200, content=json.dumps(body).encode())
 
     return handle
@@ -464,17 +555,22 @@ def test_a_hostile_id_from_the_server_is_refused_before_it_names_a_file(
     counts: dict[str, int] = {}
     client = g3.Client(
         "sk-test-ids",
-        transport=httpx.MockTransport(hostile_api(gid, counts)),
+        transport=httpx.MockTransport(hostile_ids_api(gid, counts)),
         download_dir=videos,
-        _clock=clock,
+        history=False,
         max_retries=1,
+        reconcile_timeout=0,
     )
+    client._flows.clock = clock
     with client:
         with pytest.raises(g3.SubmissionUncertain, match="unusable generation id"):
             client.submit(image="https://images.example.com/a.png")
-        assert counts == {"POST": 1}  # bought once, never sent again
-        with pytest.raises(g3.TransportError, match="unusable generation id"):
-            client.get("gen-ok")  # the answer names another, hostile id
+        assert counts["POST"] == 1  # bought once, never sent again
+        if gid:
+            with pytest.raises(g3.TransportError, match="unusable generation id"):
+                client.get("gen-ok")  # the answer names another, hostile id
+        else:  # an answer naming no id is about the generation asked for
+            assert client.get("gen-ok").id == "gen-ok"
         if isinstance(gid, str):
             with pytest.raises(g3.TransportError, match="unusable generation id"):
                 client.download(
@@ -485,24 +581,32 @@ def test_a_hostile_id_from_the_server_is_refused_before_it_names_a_file(
             with pytest.raises(g3.TransportError):
                 client.wait(gid, timeout=5)
     assert files_under(tmp_path) == before
-    assert "cdn.test" not in str(counts)
+    assert counts["POST"] == 1 and "cdn.test" not in str(counts)
 
 
-def test_the_job_runner_records_nothing_for_a_hostile_id(tmp_path: Path, clock: FakeClock) -> None:
+def test_the_job_runner_records_no_generation_for_a_hostile_id(
+    tmp_path: Path, clock: FakeClock
+) -> None:
     counts: dict[str, int] = {}
-    client = g3.AsyncClient(
-        "sk-test-ids", transport=httpx.MockTransport(hostile_api("../../x", counts)), _clock=clock
-    )
     store = HistoryStore(tmp_path / "home")
-    runner = JobRunner(client, store=store)
+    client = g3.AsyncClient(
+        "sk-test-ids",
+        transport=httpx.MockTransport(hostile_ids_api("../../x", counts)),
+        history=store,
+        reconcile_timeout=0,
+    )
+    client._flows.clock = clock
+    runner = JobRunner(client)
     try:
         job = runner.submit(g3.GenerationRequest(image="https://images.example.com/a.png"))
         with pytest.raises(g3.SubmissionUncertain):
             job.wait(30)
     finally:
         runner.close()
-    assert job.state is JobState.UNCERTAIN and counts == {"POST": 1}
-    assert store.entries() == [] and len(store.uncertain()) == 1
+    assert job.state is JobState.UNCERTAIN and counts["POST"] == 1
+    (kept,) = store.entries()  # the purchase, uncertain, and no generation under that id
+    assert kept.generation.id is None and kept.generation.status.value == "uncertain"
+    assert len(store.unresolved(client.base_url)) == 1
     assert list(store.videos_dir.iterdir()) == []
     assert not (tmp_path / "x.mp4").exists() and not (tmp_path.parent / "x.mp4").exists()
 
@@ -542,40 +646,30 @@ REFUSED_DOWNLOADS = {
     ),
     "html": ({"Content-Type": "text/html"}, b"<html>login</html>", "not a video"),
     "json": ({"Content-Type": "application/json"}, b"{}", "not a video"),
-    "image": ({"Content-Type": "image/png"}, png((8, 8)), "not a video"),
+    "image": ({"Content-Type": "image/png"}, png_bytes((8, 8)), "not a video"),
     "endless-stream": (
         {"Content-Type": "video/mp4"},
         [b"\x00" * 4096] * 64,  # 256 KB against a 100 KB cap (set below)
-        "far more bytes",
+        "more bytes than any",
     ),
 }
 
 
-@pytest.mark.parametrize("kind", ["sync", "async"])
 @pytest.mark.parametrize("case", sorted(REFUSED_DOWNLOADS))
 def test_downloads_refuse_absurd_sizes_and_non_video_content(
-    case: str, kind: str, tmp_path: Path, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+    case: str, kind: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("gen3widgets._client.MAX_VIDEO_BYTES", 100_000)
+    monkeypatch.setattr("gen3widgets._download.MAX_VIDEO_BYTES", 100_000)
     headers, body, message = REFUSED_DOWNLOADS[case]
-    transport = httpx.MockTransport(cdn(headers, body))
     generation = g3.Generation(
         id="gen-dl", status=g3.Status.COMPLETED, video_url="https://cdn.test/gen-dl.mp4"
     )
     folder = tmp_path / "videos"
-    if kind == "sync":
-        with (
-            g3.Client("sk-test-dl", transport=transport, _clock=clock) as client,
-            pytest.raises(g3.DownloadError, match=message),
-        ):
-            client.download(generation, folder)
-    else:
-
-        async def go() -> None:
-            async with g3.AsyncClient("sk-test-dl", transport=transport, _clock=clock) as client:
-                with pytest.raises(g3.DownloadError, match=message):
-                    await client.download(generation, folder)
-
-        asyncio.run(go())
-    assert list(folder.iterdir()) == []  # no video, no leftover .part
+    server = httpx.MockTransport(cdn(headers, body))
+    with (
+        make_client(kind, server, history=False, download_dir=folder) as api,
+        pytest.raises(g3.DownloadError, match=message),
+    ):
+        api.download(generation)
+    assert not folder.exists() or list(folder.iterdir()) == []  # no video, no leftover .part
     assert generation.local_path is None

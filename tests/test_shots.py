@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import io
+import itertools
 import json
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -21,9 +22,8 @@ import gen3widgets as g3
 from gen3widgets._frames import last_frame
 from gen3widgets._jobs import JobRunner, JobState
 from gen3widgets._shots import ShotChain
-from tests.client_support import KEY, png_bytes, tune
 from tests.contract_api import BASE, ContractAPI
-from tests.fakes import FakeClock
+from tests.fakes import KEY, FakeClock, png_bytes, tune
 
 WAIT = 60.0
 PROMPTS = ["a boat leaves the harbour", "it rounds the lighthouse", "it sails into the dusk"]
@@ -81,7 +81,7 @@ def test_three_shots_are_bought_in_order_each_from_the_last_frame_before_it(
     generations = chain.wait(WAIT)
     assert len(generations) == 3 and api.bought == 3
     jobs = list(api.jobs.values())
-    for before, after in zip(jobs, jobs[1:], strict=False):
+    for before, after in itertools.pairwise(jobs):
         assert after.created >= before.ends  # bought only once the shot before had its video
     shots = chain.shots
     assert _same(_sent_image(shots[0].job), Image.open(io.BytesIO(first)))

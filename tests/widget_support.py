@@ -1,14 +1,14 @@
-"""Shared pieces of the widget tests: images, a fast simulator, runners that are closed.
+"""Shared pieces of the widget tests: fake APIs, runners and simulators that are closed.
 
 Widgets are tested without a kernel, through their traits and ``button.click()``.
 The ``JobRunner`` then runs its jobs on a private loop thread; the client and the
-simulator share a ``FakeClock``, so jobs finish without anything really sleeping.
+server double share a ``FakeClock``, so jobs finish without anything really sleeping.
 """
 
 from __future__ import annotations
 
 import asyncio
-import io
+import datetime
 import json
 import threading
 import uuid
@@ -19,25 +19,36 @@ import httpx
 import ipywidgets
 import pytest
 import traitlets
-from PIL import Image
 
 from gen3widgets._client import AsyncClient
 from gen3widgets._jobs import JobRunner
-from gen3widgets.simulator import Simulator
-from gen3widgets.simulator._render import RenderSpec
-from tests.client_support import tune
-from tests.clips import tiny_mp4
-from tests.fakes import FakeClock
+from tests.contract_api import ContractAPI
+from tests.fakes import FakeClock, fake_render, png_bytes, tiny_mp4
 
 BASE = "http://sim.test"
 KEY = "sk-test-widgets"
 XSS = "<img src=x onerror=alert(1)>"
 
-
-def png_bytes(size: tuple[int, int] = (64, 40), color: str = "red", fmt: str = "PNG") -> bytes:
-    buffer = io.BytesIO()
-    Image.new("RGB", size, color).save(buffer, fmt)
-    return buffer.getvalue()
+__all__ = [
+    "BASE",
+    "KEY",
+    "XSS",
+    "CountingMock",
+    "FrontEnd",
+    "GatedTransport",
+    "Harness",
+    "failing_api",
+    "fake_render",
+    "harness",
+    "lost_video_api",
+    "png_bytes",
+    "tiny_mp4",
+    "until",
+    "until_state",
+    "upload",
+    "uploaded",
+    "widget_tree",
+]
 
 
 def widget_tree(widget: ipywidgets.Widget) -> list[ipywidgets.Widget]:
@@ -56,9 +67,53 @@ def widget_tree(widget: ipywidgets.Widget) -> list[ipywidgets.Widget]:
     return list(seen.values())
 
 
-def fake_render(spec: RenderSpec) -> bytes:
-    """A real, tiny MP4 per seed (made once), so tests can tell videos apart."""
-    return tiny_mp4(spec.seed)
+def until(
+    widget: ipywidgets.Widget,
+    predicate: Callable[[Any], bool],
+    *,
+    name: str = "value",
+    timeout: float = 10.0,
+) -> Any:
+    """Wait until ``predicate(widget.<name>)`` holds; the trait's value then.
+
+    For what a widget shows once the runner's thread answers (a price, a
+    balance): an event set by the trait's observer, never a sleep.
+    """
+    done = threading.Event()
+
+    def check(_: Any = None) -> None:
+        if predicate(getattr(widget, name)):
+            done.set()
+
+    widget.observe(check, names=name)
+    try:
+        check()
+        if not done.wait(timeout):
+            raise AssertionError(f"{name} never matched; it is {getattr(widget, name)!r}")
+    finally:
+        widget.unobserve(check, names=name)
+    return getattr(widget, name)
+
+
+def until_state(
+    widget: ipywidgets.Widget, check: Callable[[], bool], timeout: float = 30.0
+) -> None:
+    """Wait for ``check()`` to hold, re-checked on every change of any of ``widget``'s traits.
+
+    For the front-end widgets, whose state is a few dicts that change together.
+    """
+    changed = threading.Event()
+
+    def wake(_: Any) -> None:
+        changed.set()
+
+    widget.observe(wake, names=traitlets.All)
+    try:
+        while not check():
+            assert changed.wait(timeout), "the widget stopped changing before the check held"
+            changed.clear()
+    finally:
+        widget.unobserve(wake, names=traitlets.All)
 
 
 class FrontEnd:
@@ -109,20 +164,27 @@ class FrontEnd:
         return [c["name"] for c, _ in self.sent if c.get("type") == "command"]
 
 
-def until(widget: ipywidgets.Widget, check: Callable[[], bool], timeout: float = 30.0) -> None:
-    """Wait for ``check()`` to hold, re-checked on every change of ``widget``'s traits."""
-    changed = threading.Event()
+def uploaded(data: bytes, name: str = "frame.png") -> tuple[dict[str, Any], ...]:
+    """What ``FileUpload.value`` holds once the browser sent the file ``name``."""
+    return (
+        {
+            "name": name,
+            "type": "image/png",
+            "size": len(data),
+            "content": memoryview(data),
+            "last_modified": datetime.datetime(2025, 1, 1, tzinfo=datetime.timezone.utc),
+        },
+    )
 
-    def wake(_: Any) -> None:
-        changed.set()
 
-    widget.observe(wake, names=traitlets.All)
-    try:
-        while not check():
-            assert changed.wait(timeout), "the widget stopped changing before the check held"
-            changed.clear()
-    finally:
-        widget.unobserve(wake, names=traitlets.All)
+def upload(picker: Any, data: bytes, name: str = "frame.png") -> None:
+    """What a person does: choose the file in the picker's upload button."""
+    picker.upload.value = uploaded(data, name)
+
+
+def html_text(widget: ipywidgets.Widget) -> str:
+    """Every HTML value shown anywhere inside ``widget``, one per line."""
+    return "\n".join(w.value for w in widget_tree(widget) if isinstance(w, ipywidgets.HTML))
 
 
 class GatedTransport(httpx.AsyncBaseTransport):
@@ -161,9 +223,11 @@ def failing_api(message: str) -> Callable[[httpx.Request], httpx.Response]:
     gid = str(uuid.uuid4())
 
     def handle(request: httpx.Request) -> httpx.Response:
-        usage = {"usage": {"tokens_used": 262500}}
+        usage = {"usage": {"credits_used": 500000}}
         if request.method == "POST":
             return httpx.Response(200, json={"id": gid, "status": "queued", "meta": usage})
+        if request.url.path != "/v2/video/generations":
+            return httpx.Response(404, json={"message": f"Cannot GET {request.url.path}"})
         body = {
             "id": gid,
             "status": "error",
@@ -184,7 +248,7 @@ def lost_video_api(
     gid = str(uuid.uuid4())
 
     def handle(request: httpx.Request) -> httpx.Response:
-        usage = {"usage": {"tokens_used": 262500}}
+        usage = {"usage": {"credits_used": 500000}}
         if request.method == "POST":
             return httpx.Response(200, json={"id": gid, "status": "queued", "meta": usage})
         if request.url.path.endswith(".mp4"):
@@ -192,21 +256,26 @@ def lost_video_api(
                 mp4 = {"Content-Type": "video/mp4"}
                 return httpx.Response(200, content=tiny_mp4(1), headers=mp4)
             return httpx.Response(404, text="gone")
-        body = {"id": gid, "status": "completed", "meta": usage, "video": [video_url]}
+        if request.url.path != "/v2/video/generations":
+            return httpx.Response(404, json={"message": f"Cannot GET {request.url.path}"})
+        body = {"id": gid, "status": "completed", "meta": usage, "video": {"url": video_url}}
         return httpx.Response(200, json=body)
 
     return handle
 
 
 class Harness:
-    """Makes simulators and runners for one test and closes them all afterwards."""
+    """Makes server doubles and runners for one test and closes them all afterwards."""
 
     def __init__(self, clock: FakeClock) -> None:
         self.clock = clock
         self._runners: list[JobRunner] = []
-        self._sims: list[Simulator] = []
+        self._sims: list[Any] = []
 
-    def simulator(self, **options: Any) -> Simulator:
+    def simulator(self, **options: Any) -> Any:
+        """The project's in-process simulator on the test's clock, with instant renders."""
+        from gen3widgets.simulator import Simulator
+
         options.setdefault("clock", self.clock.now)
         options.setdefault("render", fake_render)
         options.setdefault("job_seconds", (0.05, 0.1))
@@ -214,16 +283,36 @@ class Harness:
         self._sims.append(sim)
         return sim
 
-    def runner(self, transport: httpx.AsyncBaseTransport, **kwargs: Any) -> JobRunner:
-        client = AsyncClient(KEY, base_url=BASE, transport=transport)
-        tune(client, self.clock)
+    def client(self, transport: httpx.AsyncBaseTransport, **kwargs: Any) -> AsyncClient:
+        kwargs.setdefault("base_url", BASE)
+        client = AsyncClient(KEY, transport=transport, **kwargs)
+        client._flows.clock = self.clock
+        return client
+
+    def runner(self, transport: httpx.AsyncBaseTransport | AsyncClient, **kwargs: Any) -> JobRunner:
+        """A runner on its own loop thread for an ``AsyncClient`` (made here on ``transport``)."""
+        client = transport if isinstance(transport, AsyncClient) else self.client(transport)
         runner = JobRunner(client, **kwargs)
         self._runners.append(runner)
         return runner
 
-    def sim_runner(self, **options: Any) -> tuple[Simulator, JobRunner]:
+    def sim_runner(self, **options: Any) -> tuple[Any, JobRunner]:
         sim = self.simulator(**options)
         return sim, self.runner(sim.async_transport())
+
+    def contract(self, **options: Any) -> ContractAPI:
+        """The independent contract imitation on the test's clock (short jobs by default)."""
+        options.setdefault("job_seconds", 2.0)
+        options.setdefault("logs_lag", 1.0)
+        return ContractAPI(self.clock, **options)
+
+    def contract_runner(
+        self, client_options: dict[str, Any] | None = None, **options: Any
+    ) -> tuple[ContractAPI, JobRunner]:
+        """The contract imitation and a runner whose client speaks to it."""
+        api = self.contract(**options)
+        client = self.client(api.transport(), **(client_options or {}))
+        return api, self.runner(client)
 
     def close(self) -> None:
         for runner in self._runners:

@@ -450,7 +450,11 @@ def _ascii_stand_in(ch: str) -> str:
 
 
 def _caption_overlay(text: str, frame_size: tuple[int, int]) -> _Overlay:
-    """A small rounded dark label with white text for the bottom-left corner."""
+    """A small rounded dark label with white text for the top-left corner.
+
+    At the top, where players leave it visible: browsers draw their controls
+    over the bottom of a video.
+    """
     from PIL import Image, ImageDraw
 
     width, height = frame_size
@@ -467,7 +471,7 @@ def _caption_overlay(text: str, frame_size: tuple[int, int]) -> _Overlay:
     )
     draw.text((pad_x - left, pad_y - top), text, font=font, fill=(255, 255, 255, 235))
     margin = round(min(width, height) * 0.02)
-    return _overlay_from_rgba(patch, margin, height - margin - box_h)
+    return _overlay_from_rgba(patch, margin, margin)
 
 
 def _placeholder_panel(title: str, label: str, frame_size: tuple[int, int]) -> _Overlay:

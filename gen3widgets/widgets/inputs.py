@@ -8,14 +8,14 @@ API's rules live in one place (``_models.py`` / ``_images.py``).
 from __future__ import annotations
 
 import io
-import secrets
 from typing import Any
 
 import ipywidgets
 import traitlets
 
+from .._args import random_seed
 from .._images import MAX_ASPECT, MIN_ASPECT, PreparedImage, prepare_image, short_text
-from .._models import MAX_PROMPT_UNITS, MAX_SEED, prompt_units
+from .._models import MAX_PROMPT_UNITS, prompt_units
 from . import _html
 
 THUMBNAIL_PIXELS = 160  # longest side of the preview
@@ -26,9 +26,10 @@ _HIDDEN = "none"
 class ImagePicker(ipywidgets.VBox):  # type: ignore[misc]
     """Choose one image: an https URL (or a path on the kernel's disk) typed in, or a file uploaded.
 
-    Shows a small thumbnail (a downscaled copy made with Pillow, never the full
-    image), the image's size and aspect ratio, and what is wrong with it, as
-    text. ``value`` is what ``GenerationRequest`` accepts: the URL string, the
+    Shows a small thumbnail (a downscaled copy, never the full image), the
+    image's size and aspect ratio, and what is wrong with it, as text. When
+    ``ratio_from_image`` is set (the panel's ratio is "auto"), an aspect the
+    model cannot take its ratio from is pointed out too. ``value`` is what ``GenerationRequest`` accepts: the URL string, the
     image bytes, or ``None``. It may also be set from a URL, a path, a
     ``data:`` URI, bytes or a PIL image. A broken input stays in ``value`` as
     given, so that the request's validation names the real problem.
@@ -60,6 +61,8 @@ class ImagePicker(ipywidgets.VBox):  # type: ignore[misc]
         self.error = ipywidgets.HTML()
         self.prepared: PreparedImage | None = None
         self.problems: list[str] = []
+        self.ratio_from_image = False
+        self._name: str | None = None
         self._loading = False
         super().__init__(
             children=[
@@ -107,6 +110,12 @@ class ImagePicker(ipywidgets.VBox):  # type: ignore[misc]
         """Forget the image."""
         self.load(None)
 
+    def set_ratio_from_image(self, value: bool) -> None:
+        """Whether the model takes the ratio from this image (the note on its aspect follows)."""
+        if value != self.ratio_from_image:
+            self.ratio_from_image = value
+            self._show(self.prepared, self.problems, self._name)
+
     # -- events ----------------------------------------------------------------------
 
     @traitlets.observe("value")
@@ -138,6 +147,7 @@ class ImagePicker(ipywidgets.VBox):  # type: ignore[misc]
     # -- display ---------------------------------------------------------------------
 
     def _show(self, prepared: PreparedImage | None, problems: list[str], name: str | None) -> None:
+        self._name = name
         self.error.value = _html.lines(problems, color=_html.ERROR_COLOR)
         if prepared is None:
             self.info.value = ""
@@ -148,7 +158,8 @@ class ImagePicker(ipywidgets.VBox):  # type: ignore[misc]
             text = f"{short_text(name, 40)}: {text}"
         aspect = prepared.aspect
         note = ""
-        if aspect is not None and not MIN_ASPECT <= aspect <= MAX_ASPECT:
+        outside = aspect is not None and not MIN_ASPECT <= aspect <= MAX_ASPECT
+        if outside and self.ratio_from_image:
             note = (
                 f"Aspect {aspect:.2f} is outside {MIN_ASPECT}–{MAX_ASPECT}: "
                 'pick a ratio instead of "auto".'
@@ -240,11 +251,6 @@ class PromptBox(ipywidgets.VBox):  # type: ignore[misc]
                 color=_html.MUTED_COLOR,
                 small=True,
             )
-
-
-def random_seed() -> int:
-    """A fresh seed in the API's range 0..4294967295."""
-    return secrets.randbelow(MAX_SEED + 1)
 
 
 class SeedControl(ipywidgets.HBox):  # type: ignore[misc]

@@ -17,9 +17,10 @@ from typing import TYPE_CHECKING, Any
 
 import ipywidgets
 
+from .._args import random_seed
 from .._errors import ConfigurationError, ModelUnavailableError, NotReadyError, ValidationError
 from .._images import short_text
-from .._jobs import Job, JobRunner, JobState, runner_for
+from .._jobs import REBUY_STATES, Job, JobRunner, JobState, runner_for
 from .._models import (
     AUTO_RATIO,
     DEFAULT_MODEL,
@@ -32,7 +33,7 @@ from .._models import (
 from . import _html
 from ._describe import SIMULATED_BANNER
 from .card import GenerationCard
-from .inputs import ImagePicker, PromptBox, SeedControl, random_seed
+from .inputs import ImagePicker, PromptBox, SeedControl
 
 if TYPE_CHECKING:
     from .._client import AsyncClient, Client
@@ -175,10 +176,12 @@ class GenerationPanel(ipywidgets.VBox):  # type: ignore[misc]
         self.model.observe(lambda _: self._model_changed(), names="value")
         for field in (self.ratio, self.duration):
             field.observe(lambda _: self._fields_changed(price=True), names="value")
+        self.ratio.observe(lambda _: self._ratio_changed(), names="value")
         for field in (self.prompt.text, self.seed.field):
             field.observe(lambda _: self._fields_changed(), names="value")
         for picker in (self.image, self.last_image):
             picker.observe(lambda _: self._fields_changed(), names="value")
+        self._ratio_changed()
         self._show_price()
 
     # -- programmatic use ------------------------------------------------------------
@@ -208,17 +211,18 @@ class GenerationPanel(ipywidgets.VBox):  # type: ignore[misc]
     def submit(self, *, again: bool = False) -> Job:
         """Do what the Generate button does; return the new ``Job``.
 
-        When the current job was submitted from the very same fields and did
-        not fail, it is returned instead of buying again (so a notebook's
-        "Run All" after a Generate click never buys twice); ``again=True`` buys
-        another. Raises ``ValidationError`` (after showing it in the panel) when
+        When the current job was submitted from the very same fields, it is
+        returned instead of buying again (so a notebook's "Run All" after a
+        Generate click never buys twice), unless it ended with nothing bought
+        or failed on the server (never charged); a job whose answer was lost may
+        have been bought, and is returned too. ``again=True`` buys another. Raises ``ValidationError`` (after showing it in the panel) when
         the fields are invalid: nothing is sent then. Raises ``NotReadyError``
         if the previous generation is still being submitted.
         """
         with self._lock:
             job = self._job
             same = job is not None and self._job_fields == self._fields()
-            if not again and job is not None and same and (not job.done or job.ok):
+            if not again and job is not None and same and job.state not in REBUY_STATES:
                 log.info("The panel already submitted these fields: %r", job)
                 return job
         job = self._start(None)
@@ -260,7 +264,14 @@ class GenerationPanel(ipywidgets.VBox):  # type: ignore[misc]
         try:
             if request is None:
                 request = self.request
-            from .grid import SeedGrid  # lazily: a separate, heavier widget
+            try:
+                from .grid import SeedGrid  # lazily: a separate, heavier widget
+            except ImportError as exc:
+                self._show_error(
+                    f"The seed grid is not available here: its module could not be loaded "
+                    f"({exc}). Reinstall gen3widgets, or use SeedGrid in a new cell."
+                )
+                return None
 
             grid = SeedGrid(
                 client=self._runner,
@@ -403,6 +414,11 @@ class GenerationPanel(ipywidgets.VBox):  # type: ignore[misc]
         self.duration.options = [(f"{d} s", d) for d in model.durations]
         self.duration.value = duration if duration in model.durations else model.durations[0]
 
+    def _ratio_changed(self) -> None:
+        # Only "auto" takes the ratio from the frames: only then do their aspects matter.
+        for picker in (self.image, self.last_image):
+            picker.set_ratio_from_image(self.ratio.value == AUTO_RATIO)
+
     def _model_changed(self) -> None:
         self._set_model_choices(self.ratio.value, self.duration.value)
         self.switch_box.layout.display = _HIDDEN
@@ -462,7 +478,8 @@ class GenerationPanel(ipywidgets.VBox):  # type: ignore[misc]
         self.estimate.value = _html.span("pricing…", color=_html.MUTED_COLOR, small=True)
 
         def shown(price: float | BaseException | None) -> None:
-            if self.model.value != query.model or self.duration.value != query.duration:
+            now = (self.model.value, self.duration.value, self.ratio.value)
+            if now != (query.model, query.duration, query.ratio):
                 return  # the fields moved on meanwhile
             self.estimate.value = _html.span(
                 _price_text(price, query, self._runner.simulated),
@@ -521,10 +538,10 @@ def _identity(value: Any) -> Any:
 
 def _price_text(price: float | BaseException | None, query: PriceQuery, simulated: bool) -> str:
     clip = f"one {query.duration}\u00a0s {query.model} clip"
-    if isinstance(price, BaseException) or price is None:
-        text = f"{clip}: the price cannot be quoted ahead"
-    else:
-        text = f"{clip}: ${price:.2f}"
+    amount = None if isinstance(price, BaseException) else price
     if simulated:
-        return f"simulated: nothing is bought ({text} on the simulator's price list)"
-    return text
+        listed = "" if amount is None else f": ${amount:.2f} on the simulator's price list"
+        return f"simulated: nothing is bought ({clip}{listed})"
+    return (
+        f"{clip}: the price cannot be quoted ahead" if amount is None else f"{clip}: ${amount:.2f}"
+    )
