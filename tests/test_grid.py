@@ -23,8 +23,7 @@ from gen3widgets._store import HistoryStore
 from gen3widgets.simulator import Faults, Simulator
 from gen3widgets.simulator._render import RenderSpec
 from gen3widgets.widgets.grid import SeedGrid
-from tests.client_support import tune
-from tests.fakes import FakeClock, fake_render, tiny_mp4
+from tests.fakes import FakeClock, fake_render, tiny_mp4, tune
 from tests.widget_support import FrontEnd, until_state
 
 BASE = "http://grid-sim.test"  # its own server name: polling statistics stay apart
