@@ -177,11 +177,6 @@ def test_cell_magic_with_seeds_shows_a_seed_grid(shell: InteractiveShell, api: C
     assert api.bought == 2
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="grid.py: SeedGrid.submit buys cell by cell (runner.submit), so JobRunner."
-    "submit_many's whole-batch budget check never runs and the first cells are bought",
-)
 def test_a_budget_too_small_for_the_batch_buys_nothing(
     shell: InteractiveShell, api: ContractAPI
 ) -> None:
