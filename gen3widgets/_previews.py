@@ -3,9 +3,9 @@
 For ``videos/<id>.mp4`` this makes
 
 * ``videos/<id>.preview.mp4``: H.264 (``yuv420p``), about 480 px on the long
-  side, about 1 Mbit/s (never more than the clip itself), the same frame rate
-  and frame count, a keyframe every half second so that scrubbing a grid of
-  them stays smooth, the index at the front (``+faststart``);
+  side, aimed at about 1 Mbit/s and at no more than the clip's own rate, the
+  same frame rate and frame count, a keyframe every half second so that
+  scrubbing a grid of them stays smooth, the index at the front (``+faststart``);
 * ``videos/<id>.poster.jpg``: the clip's middle frame at the preview's size.
   Image-to-video clips all start on the same first frame, so the middle frame
   is where a grid's seeds differ. Its JPEG comment carries the clip's size,
@@ -256,7 +256,7 @@ def _seconds(source: Any, stream: Any) -> float:
 
 
 def _bit_rate(size: int, duration: float) -> int:
-    """About 1 Mbit/s, but never more than the clip's own rate (a preview is never bigger)."""
+    """The rate to aim at: about 1 Mbit/s, but not above the clip's own (a thin clip stays thin)."""
     if duration <= 0:
         return PREVIEW_BIT_RATE
     return max(MIN_PREVIEW_BIT_RATE, min(PREVIEW_BIT_RATE, int(size * 8 / duration)))
