@@ -14,7 +14,9 @@ from collections.abc import Mapping
 from typing import Any, NoReturn
 
 MASK = "***"
-_MIN_SECRET_LENGTH = 4  # shorter "keys" would mask ordinary words
+# Shorter strings are not API keys (the API's are 32 characters), and masking them would
+# mask ordinary words everywhere ("test" in every "cdn.test" link, say).
+_MIN_SECRET_LENGTH = 8
 _BEARER = re.compile(r"(?i)(bearer\s+)[^\s'\"]+")
 _secrets: set[str] = set()
 _lock = threading.Lock()

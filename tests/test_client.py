@@ -435,3 +435,14 @@ def test_history_can_be_turned_off(make_api: Any, server: ContractAPI) -> None:
     api.download(api.generate(image=IMAGE))
     assert api.client.history is None
     assert g3.history() == []
+
+
+def test_a_short_key_masks_no_ordinary_word(kind: str, server: ContractAPI) -> None:
+    # Keys are masked process-wide; a 4-letter "key" would mask every "cdn.test" link.
+    from gen3widgets._secrets import redact
+
+    cls = g3.Client if kind == "sync" else g3.AsyncClient
+    cls("test", base_url=BASE, transport=server.transport())  # type: ignore[arg-type]
+    assert redact("https://cdn.test/clip.mp4") == "https://cdn.test/clip.mp4"
+    cls("sk-real-looking-key-0123456789", base_url=BASE)
+    assert redact("key sk-real-looking-key-0123456789") == "key ***"
