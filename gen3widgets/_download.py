@@ -26,6 +26,7 @@ from typing import BinaryIO
 
 import httpx
 
+from ._decoding import decoded
 from ._errors import DownloadError, StorageError
 from ._images import short_text
 
@@ -282,6 +283,10 @@ def _box_problem(f: BinaryIO, size: int) -> str | None:
 
 
 def _first_frame_problem(path: Path) -> str | None:
+    return decoded(_decode_first_frame, path)
+
+
+def _decode_first_frame(path: Path) -> str | None:
     try:
         import av
     except ImportError:  # pragma: no cover - PyAV is a dependency; the box walk still ran

@@ -15,6 +15,7 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ._decoding import decoded
 from ._errors import DownloadError, NotReadyError, ValidationError
 from ._models import Generation
 
@@ -49,6 +50,10 @@ def last_frame(
             {"sharpest_of": [f"must be a whole number of frames >= 1, not {sharpest_of!r}"]}
         )
     path = clip_path(video)
+    return decoded(_pick, path, sharpest_of)
+
+
+def _pick(path: Path, sharpest_of: int) -> PILImage.Image:
     frames = _tail(path, sharpest_of)
     if not frames:
         raise DownloadError(f"{path} has no decodable video frame.")

@@ -59,7 +59,6 @@ from ._models import (
     Submission,
     SubmissionState,
 )
-from ._previews import ensure_previews
 
 log = logging.getLogger("gen3widgets")
 
@@ -668,8 +667,8 @@ class JobRunner:
             if self.download:
                 job._set(JobState.DOWNLOADING)
                 await self._call("download", generation)
-                if generation.local_path is not None:  # views show these; never raises
-                    await asyncio.to_thread(ensure_previews, generation.local_path)
+            # Previews are the views' business (made when a view shows the clip): a script,
+            # the command line, or a grid's wall time never waits for them.
             job._set(JobState.COMPLETED, "")
         except GenerationFailed as exc:
             job._set(JobState.FAILED, exc.message, exc)
