@@ -58,8 +58,10 @@ class FrontWidget(anywidget.AnyWidget):
         super().__init__(**kwargs)
         self._shelf = ClipShelf()
         self._media: dict[str, Media | None] = {}  # generation id -> prepared (None: under way)
+        self._preparing = 0  # clips whose previews and poster are being made
         # Observers run on the runner's loop thread, clicks on the kernel's, clips on workers.
         self._lock = threading.RLock()
+        self._prepared = threading.Condition(self._lock)
         self._actions: dict[str, Action] = {}
         self._seen: dict[int, tuple[object, object]] = {}  # job key -> (state, server status)
         self._refreshed = 0.0  # when the state was last brought up to date (monotonic)
@@ -123,17 +125,32 @@ class FrontWidget(anywidget.AnyWidget):
             if gid in self._media:
                 return Shown(generation, self._media[gid])
             self._media[gid] = None
+            self._preparing += 1
 
         def work() -> None:
-            media = prepare(path)
-            with self._lock:
-                self._media[gid] = media
-                if media.poster_uri is not None:
-                    self.posters = {**self.posters, gid: media.poster_uri}
-            self._refresh()
+            try:
+                media = prepare(path)
+                with self._lock:
+                    self._media[gid] = media
+                    if media.poster_uri is not None:
+                        self.posters = {**self.posters, gid: media.poster_uri}
+                self._refresh()
+            finally:
+                with self._prepared:
+                    self._preparing -= 1
+                    self._prepared.notify_all()
 
         in_background(work)
         return Shown(generation, None)
+
+    def settled(self, timeout: float | None = None) -> bool:
+        """Wait until every finished clip this widget shows has its preview and poster.
+
+        ``wait()`` ends with this, so a notebook saved right after holds the stills.
+        False when ``timeout`` seconds pass first.
+        """
+        with self._prepared:
+            return self._prepared.wait_for(lambda: self._preparing == 0, timeout)
 
     def _on_job(self, job: Job) -> None:
         """An observer call: a change shows at once; ticks (elapsed time only) of all the

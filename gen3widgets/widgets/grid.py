@@ -33,7 +33,7 @@ the history, then ``grid.rerun(i)``.
 
 from __future__ import annotations
 
-import contextlib
+import asyncio
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -43,9 +43,18 @@ from typing import TYPE_CHECKING, Any
 import traitlets
 
 from .._client import AsyncClient, Client
-from .._errors import Gen3Error, ValidationError
+from .._errors import Gen3Error, NotReadyError, ValidationError
 from .._images import prepare_image, short_text
-from .._jobs import FOLLOW_AGAIN_STATES, REBUY_STATES, Job, JobRunner, JobState, runner_for
+from .._jobs import (
+    FOLLOW_AGAIN_STATES,
+    REBUY_STATES,
+    Job,
+    JobRunner,
+    JobState,
+    runner_for,
+    wait_all,
+    wait_all_async,
+)
 from .._models import DEFAULT_MODEL, Generation, GenerationRequest
 from .._plans import PlannedCell, plan_grid
 from ._base import FrontWidget, static_html
@@ -514,45 +523,32 @@ class SeedGrid(FrontWidget):
         return self.plan.shape
 
     def wait(self, timeout: float | None = None) -> list[Generation]:
-        """Block until every cell is done; return the generations in grid order.
+        """Block until every cell is done (and shown); return the generations in grid order.
 
         Row-major: prompt order, then seed order. A cell that failed on the
         server is there as its ``Generation`` with status ``error``. If a cell
-        has no generation at all (the create failed, or its state is unknown),
-        the first such error is raised once every job has finished; the other
-        cells are still in ``grid.generations``. ``TimeoutError`` when
-        ``timeout`` seconds pass first.
+        has no generation at all (the create was refused, or its state is
+        unknown), the first such error is raised once every job has finished;
+        the other cells are still in ``grid.generations``. ``WaitTimeout`` when
+        ``timeout`` seconds pass first (the jobs go on).
         """
-        deadline = None if timeout is None else time.monotonic() + timeout
-        while (job := self._next_pending()) is not None:
-            left = None if deadline is None else max(0.0, deadline - time.monotonic())
-            with contextlib.suppress(Exception):  # its outcome is read below
-                job.wait(left)
-            self._check_deadline(job, deadline, timeout)
+        started = time.monotonic()
+        wait_all(self._jobs_to_wait(), timeout)
+        self.settled(None if timeout is None else max(0.0, timeout - (time.monotonic() - started)))
         return self._results()
 
     async def wait_async(self, timeout: float | None = None) -> list[Generation]:
         """``wait()`` for async code."""
-        deadline = None if timeout is None else time.monotonic() + timeout
-        while (job := self._next_pending()) is not None:
-            left = None if deadline is None else max(0.0, deadline - time.monotonic())
-            with contextlib.suppress(Exception):
-                await job.wait_async(left)
-            self._check_deadline(job, deadline, timeout)
+        started = time.monotonic()
+        await wait_all_async(self._jobs_to_wait(), timeout)
+        left = None if timeout is None else max(0.0, timeout - (time.monotonic() - started))
+        await asyncio.to_thread(self.settled, left)
         return self._results()
 
-    def _next_pending(self) -> Job | None:
+    def _jobs_to_wait(self) -> list[Job]:
         if not self._submitted:
-            raise RuntimeError("Nothing to wait for: click Generate or call grid.submit() first.")
-        return next((job for job in self.jobs if not job.done), None)
-
-    def _check_deadline(self, job: Job, deadline: float | None, timeout: float | None) -> None:
-        if not job.done and deadline is not None and time.monotonic() >= deadline:
-            running = sum(not j.done for j in self.jobs)
-            raise TimeoutError(
-                f"The grid was not done within {timeout:g} s: {running} of "
-                f"{len(self.cells)} cells still running. wait() again to keep waiting."
-            )
+            raise NotReadyError("Nothing to wait for: click Generate or call grid.submit() first.")
+        return self.jobs
 
     def _results(self) -> list[Generation]:
         results: list[Generation] = []

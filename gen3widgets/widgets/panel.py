@@ -10,8 +10,10 @@ trait, so neither reaches the browser or a saved notebook.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import threading
+import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -20,7 +22,7 @@ import ipywidgets
 from .._args import random_seed
 from .._errors import ConfigurationError, ModelUnavailableError, NotReadyError, ValidationError
 from .._images import short_text
-from .._jobs import REBUY_STATES, Job, JobRunner, JobState, runner_for
+from .._jobs import REBUY_STATES, Job, JobRunner, JobState, runner_for, wait_all, wait_all_async
 from .._models import (
     AUTO_RATIO,
     DEFAULT_MODEL,
@@ -234,12 +236,24 @@ class GenerationPanel(ipywidgets.VBox):  # type: ignore[misc]
         return job
 
     def wait(self, timeout: float | None = None) -> Generation:
-        """Block until the current job ends; return its ``Generation`` or raise what ended it."""
-        return self._current_job().wait(timeout)
+        """Block until the current job ends (and its video shows); return its ``Generation``
+        or raise what ended it."""
+        started = time.monotonic()
+        job = self._current_job()
+        wait_all([job], timeout)
+        self.card.settled(
+            None if timeout is None else max(0.0, timeout - (time.monotonic() - started))
+        )
+        return job.result()
 
     async def wait_async(self, timeout: float | None = None) -> Generation:
         """``wait()`` for async code."""
-        return await self._current_job().wait_async(timeout)
+        started = time.monotonic()
+        job = self._current_job()
+        await wait_all_async([job], timeout)
+        left = None if timeout is None else max(0.0, timeout - (time.monotonic() - started))
+        await asyncio.to_thread(self.card.settled, left)
+        return job.result()
 
     def show_balance(self) -> None:
         """Ask the API for the account's balance and show it (only when asked: never polled)."""
