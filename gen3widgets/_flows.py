@@ -868,7 +868,7 @@ class RequestFlows:
             now=now,
             deadline=deadline,
             submitted_at=self._submitted.get(gid),
-            earliest=self.durations.earliest(self.base_url, generation.model, clip),
+            earliest=lambda: self.durations.earliest(self.base_url, generation.model, clip),
         )
         warned = False
         while not generation.done:

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import threading
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from ._config import DEFAULT_BASE_URL
 
@@ -112,13 +112,19 @@ class PollTimeline:
     """
 
     def __init__(
-        self, *, now: float, deadline: float, submitted_at: float | None, earliest: float | None
+        self,
+        *,
+        now: float,
+        deadline: float,
+        submitted_at: float | None,
+        earliest: Callable[[], float | None],
     ) -> None:
         self.deadline = deadline
         # A job this client did not just submit may have finished long ago: look at once.
         self._look_now = submitted_at is None
         self.since = submitted_at if submitted_at is not None else now
         self._running_at = self.since  # the last moment the job was seen unfinished
+        # Asked at every step: jobs of a grid finishing meanwhile teach the others.
         self.earliest = earliest
 
     def remaining(self, now: float) -> float:
@@ -129,7 +135,7 @@ class PollTimeline:
         if self._look_now:
             self._look_now = False
             return 0.0
-        return min(next_poll_delay(now - self.since, self.earliest), self.remaining(now))
+        return min(next_poll_delay(now - self.since, self.earliest()), self.remaining(now))
 
     def saw(self, *, now: float, queued: bool, done: bool) -> None:
         """Record one look's outcome."""

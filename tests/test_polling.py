@@ -140,22 +140,22 @@ def test_learning_from_a_few_jobs_still_meets_the_latency_goal() -> None:
 
 
 def test_a_timeline_never_hands_out_a_delay_past_its_deadline() -> None:
-    timeline = PollTimeline(now=100.0, deadline=103.0, submitted_at=100.0, earliest=45.0)
+    timeline = PollTimeline(now=100.0, deadline=103.0, submitted_at=100.0, earliest=lambda: 45.0)
     assert timeline.next_delay(100.0) == pytest.approx(3.0)  # not the 20 s sparse step
     assert timeline.next_delay(102.5) == pytest.approx(0.5)
     assert timeline.next_delay(104.0) == 0.0 and timeline.remaining(104.0) == 0.0
 
 
 def test_a_job_this_client_did_not_just_submit_is_looked_at_at_once() -> None:
-    resumed = PollTimeline(now=50.0, deadline=1e9, submitted_at=None, earliest=30.0)
+    resumed = PollTimeline(now=50.0, deadline=1e9, submitted_at=None, earliest=lambda: 30.0)
     assert resumed.next_delay(50.0) == 0.0  # it may have finished long ago
     assert resumed.next_delay(50.0) == pytest.approx(15.0)  # then the schedule: 2 steps to 30 s
-    fresh = PollTimeline(now=50.0, deadline=1e9, submitted_at=50.0, earliest=30.0)
+    fresh = PollTimeline(now=50.0, deadline=1e9, submitted_at=50.0, earliest=lambda: 30.0)
     assert fresh.next_delay(50.0) == pytest.approx(15.0)
 
 
 def test_time_queued_counts_neither_for_the_schedule_nor_for_what_is_learned() -> None:
-    timeline = PollTimeline(now=0.0, deadline=1e9, submitted_at=0.0, earliest=None)
+    timeline = PollTimeline(now=0.0, deadline=1e9, submitted_at=0.0, earliest=lambda: None)
     timeline.saw(now=10.0, queued=True, done=False)  # waited for a server slot until 10 s
     assert timeline.since == 10.0
     assert timeline.next_delay(12.0) == NEAR_INTERVAL  # brisk again: the job just started
@@ -163,3 +163,12 @@ def test_time_queued_counts_neither_for_the_schedule_nor_for_what_is_learned() -
     timeline.saw(now=31.0, queued=False, done=True)
     # It finished between the last two looks (30 s and 31 s): the midpoint, from the slot.
     assert timeline.job_seconds(31.0) == pytest.approx(20.5)
+
+
+def test_a_wait_uses_what_other_jobs_taught_meanwhile() -> None:
+    # A grid's jobs start with nothing learned; the first to finish teaches the rest.
+    learned: list[float | None] = [None]
+    timeline = PollTimeline(now=0.0, deadline=1e9, submitted_at=0.0, earliest=lambda: learned[0])
+    assert timeline.next_delay(50.0) == pytest.approx(min(0.9 + 30 * 0.1, 4.0))  # backing off
+    learned[0] = 30.0  # another job of the grid finished after 40 s
+    assert timeline.next_delay(50.0) == pytest.approx(0.9)  # now near: checked briskly
