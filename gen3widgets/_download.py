@@ -26,7 +26,7 @@ from typing import BinaryIO
 
 import httpx
 
-from ._decoding import decoded
+from ._decoding import first_frame_problem
 from ._errors import DownloadError, StorageError
 from ._images import short_text
 
@@ -250,7 +250,7 @@ def mp4_problem(path: Path) -> str | None:
         return f"it could not be read back ({exc.strerror or exc})"
     if problem is not None:
         return problem
-    return _first_frame_problem(path)
+    return first_frame_problem(path)
 
 
 def _box_problem(f: BinaryIO, size: int) -> str | None:
@@ -280,23 +280,3 @@ def _box_problem(f: BinaryIO, size: int) -> str | None:
     if missing:
         return f"it is not a whole MP4 (no {' or '.join(missing)} box)"
     return None
-
-
-def _first_frame_problem(path: Path) -> str | None:
-    return decoded(_decode_first_frame, path)
-
-
-def _decode_first_frame(path: Path) -> str | None:
-    try:
-        import av
-    except ImportError:  # pragma: no cover - PyAV is a dependency; the box walk still ran
-        return None
-    try:
-        with av.open(str(path)) as container:
-            if not container.streams.video:
-                return "it has no video stream"
-            for _frame in container.decode(video=0):
-                return None
-    except (av.error.FFmpegError, OSError, ValueError, IndexError) as exc:
-        return f"its first frame could not be decoded ({short_text(str(exc), 80)})"
-    return "it has no decodable frame"

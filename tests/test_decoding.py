@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import subprocess
+import sys
 import threading
 from pathlib import Path
 
 import pytest
 
-from gen3widgets import _download, _frames
+from gen3widgets import _frames
 from gen3widgets._decoding import decoded
 from tests.fakes import tiny_mp4
 
@@ -40,22 +42,32 @@ def test_errors_reach_the_caller() -> None:
         decoded(broken)
 
 
-def test_the_library_decodes_there(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_last_frame_decodes_there(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     clip = tmp_path / "clip.mp4"
     clip.write_bytes(tiny_mp4())
     threads: set[str] = set()
-    real_first, real_pick = _download._decode_first_frame, _frames._pick
-
-    def first(path: Path) -> str | None:
-        threads.add(threading.current_thread().name)
-        return real_first(path)
+    real_pick = _frames._pick
 
     def pick(path: Path, count: int) -> object:
         threads.add(threading.current_thread().name)
         return real_pick(path, count)
 
-    monkeypatch.setattr(_download, "_decode_first_frame", first)
     monkeypatch.setattr(_frames, "_pick", pick)
-    assert _download.mp4_problem(clip) is None
     assert _frames.last_frame(clip).size == (64, 36)
     assert len(threads) == 1 and threads.pop().startswith("gen3widgets-decode")
+
+
+def test_a_download_is_checked_in_a_child_process(tmp_path: Path) -> None:
+    # PyAV and a decoder cost a process tens of MB it keeps: a kernel never pays them.
+    good, cut = tmp_path / "good.mp4", tmp_path / "cut.mp4"
+    good.write_bytes(tiny_mp4())
+    cut.write_bytes(tiny_mp4()[:-200])
+    code = (
+        "import sys; from pathlib import Path; from gen3widgets._download import mp4_problem; "
+        f"print(mp4_problem(Path({str(good)!r})), repr(mp4_problem(Path({str(cut)!r})))); "
+        "print('av' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    first, second = out.stdout.strip().splitlines()
+    assert first.startswith("None ") and "None" not in first[5:]
+    assert second == "False"

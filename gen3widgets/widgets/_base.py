@@ -89,7 +89,7 @@ class FrontWidget(anywidget.AnyWidget):
             for content, chunk in clip_messages(path, request):
                 self.send(content, [chunk] if chunk else None)
 
-        in_background(send_all)
+        in_background(send_all, sending=True)
 
     def _run_action(self, action: Callable[[], object]) -> None:
         """Run a button's action; a failure is shown in the widget, never raised into the kernel."""

@@ -8,9 +8,10 @@ of ``CHUNK_BYTES`` and sends each as one custom message with the chunk as its
 binary buffer. Nothing of the clip stays in the kernel once sent, so a new
 view, or the same page reloaded while the kernel lives, simply asks again.
 
-The same worker threads also prepare a finished clip for the views (its
-previews, its size and frame rate), so neither reading nor waiting for the
-preview maker ever runs on the kernel's event loop.
+Other worker threads prepare a finished clip for the views (its previews,
+its size and frame rate), so neither reading nor waiting for the preview
+maker ever runs on the kernel's event loop, and a clip ready to send never
+waits behind clips still being prepared.
 """
 
 from __future__ import annotations
@@ -35,12 +36,15 @@ log = logging.getLogger("gen3widgets")
 CHUNK_BYTES = 1 << 20
 MEDIA_TYPES = {".mp4": "video/mp4", ".jpg": "image/jpeg"}
 
-# Two threads: one can send a clip while the other prepares the next one.
-_workers = concurrent.futures.ThreadPoolExecutor(2, thread_name_prefix="gen3widgets-clips")
+# Sending reads files and queues messages: quick. Preparing mostly waits for a preview
+# maker (a child process, about a second a clip), one per core at most (``_previews``).
+_senders = concurrent.futures.ThreadPoolExecutor(2, thread_name_prefix="gen3widgets-send")
+_preparers = concurrent.futures.ThreadPoolExecutor(4, thread_name_prefix="gen3widgets-prepare")
 
 
-def in_background(work: Callable[[], None]) -> None:
-    """Run ``work`` on the widgets' worker threads; a failure is logged, never lost."""
+def in_background(work: Callable[[], None], *, sending: bool = False) -> None:
+    """Run ``work`` on the widgets' worker threads (``sending``: the senders'); a failure is
+    logged, never lost."""
 
     def run() -> None:
         try:
@@ -48,7 +52,7 @@ def in_background(work: Callable[[], None]) -> None:
         except Exception:
             log.exception("A gen3widgets background task failed")
 
-    _workers.submit(run)
+    (_senders if sending else _preparers).submit(run)
 
 
 class ClipShelf:
