@@ -71,3 +71,33 @@ def test_a_download_is_checked_in_a_child_process(tmp_path: Path) -> None:
     first, second = out.stdout.strip().splitlines()
     assert first.startswith("None ") and "None" not in first[5:]
     assert second == "False"
+
+
+def test_a_checker_that_died_is_replaced(tmp_path: Path) -> None:
+    from gen3widgets import _decoding
+
+    clip = tmp_path / "clip.mp4"
+    clip.write_bytes(tiny_mp4())
+    assert _decoding.first_frame_problem(clip) is None
+    process = _decoding._checker._process
+    assert process is not None
+    process.kill()
+    process.wait()
+    assert _decoding.first_frame_problem(clip) is None  # a new helper answered
+    assert _decoding._checker._process is not process
+
+
+def test_a_checker_that_hangs_is_given_up_on(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from gen3widgets import _decoding
+
+    clip = tmp_path / "clip.mp4"
+    clip.write_bytes(tiny_mp4())
+    checker = _decoding._Checker()
+    monkeypatch.setattr(_decoding, "CHECK_TIMEOUT", 0.5)
+    popen = subprocess.Popen
+    stuck = [sys.executable, "-c", "import time; time.sleep(30)"]
+    monkeypatch.setattr(_decoding.subprocess, "Popen", lambda *a, **k: popen(stuck, **k))
+    assert "no answer" in (checker.check(clip) or "")
+    assert checker._process is None  # the stuck one is gone
