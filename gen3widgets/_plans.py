@@ -2,7 +2,12 @@
 
     plan = plan_grid("a slow dolly shot", "cat.png", seeds=4)
     plan.problems            # {} when every request is valid; else every problem, by field
-    plan.requests            # row-major: prompt, then seed (what a price quote needs)
+    plan.requests            # row-major: row (prompt, then model), then seed
+    plan_grid("a boat", "cat.png", seeds=2, models=["gen3a_turbo", "runway/gen4_turbo"])
+
+A grid's rows are its prompts, or its models, or each prompt with each model
+(rows: prompts × models, columns: seeds), so the same shot on two models sits
+side by side, played in step.
 
 Nothing here buys, speaks HTTP or shows anything: ``SeedGrid``, the ``%gen3``
 magic and scripts all plan the same way. Every request is built (and so
@@ -18,7 +23,7 @@ from typing import Any
 
 from ._errors import ValidationError
 from ._images import PreparedImage
-from ._models import DEFAULT_MODEL, MAX_SEED, GenerationRequest
+from ._models import DEFAULT_MODEL, MAX_SEED, MODELS, GenerationRequest, check_choices, find_model
 
 
 @dataclass(frozen=True)
@@ -26,13 +31,17 @@ class PlannedCell:
     """One cell of a grid: where it sits and what it buys."""
 
     index: int  # grid order (row-major)
-    row: int  # the prompt's index
+    row: int  # the row's index (a prompt, a model, or a prompt with a model)
     col: int  # the seed's index
     request: GenerationRequest
 
     @property
     def prompt(self) -> str:
         return self.request.prompt
+
+    @property
+    def model(self) -> str:
+        return self.request.model
 
     @property
     def seed(self) -> int:
@@ -47,7 +56,9 @@ class GridPlan:
     prompts: list[str]
     seeds: list[int]
     duration: int
-    matrix: bool  # prompts × seeds (``prompts=``), else one prompt
+    matrix: bool  # rows × seeds (``prompts=`` or ``models=``), else one row of seeds
+    models: list[str] = field(default_factory=list)  # the models axis (empty: one model)
+    row_labels: list[str] = field(default_factory=list)  # what each row shows on its left
     columns: int = 1
     cells: list[PlannedCell] = field(default_factory=list)
     last_image: PreparedImage | None = None  # every cell's last frame, when given
@@ -55,8 +66,8 @@ class GridPlan:
 
     @property
     def shape(self) -> tuple[int, int]:
-        """(rows, columns) of the prompts × seeds matrix: (1, seeds) for one prompt."""
-        return (len(self.prompts), len(self.seeds))
+        """(rows, columns) of the matrix: (1, seeds) for one prompt on one model."""
+        return (max(len(self.row_labels), 1) if self.matrix else 1, len(self.seeds))
 
     def index_of(self, row: int, col: int) -> int:
         """The grid-order index of ``(row, col)``; ``IndexError`` outside the grid."""
@@ -81,18 +92,23 @@ def plan_grid(
     ratio: str | None = "16:9",
     model: str = DEFAULT_MODEL,
     prompts: Sequence[str] | None = None,
+    models: Sequence[str] | None = None,
     columns: int | None = None,
 ) -> GridPlan:
-    """Every cell's request for one image over ``seeds`` (and ``prompts``), checked up front.
+    """Every cell's request for one image over ``seeds`` (and ``prompts``, ``models``),
+    checked up front.
 
     ``seeds`` is a count (that many distinct random seeds) or a list of
-    seeds; ``prompts=[...]`` makes a prompts × seeds matrix. Problems are
-    collected in ``problems`` (and ``cells`` is then empty), never raised.
+    seeds; ``prompts=[...]`` and ``models=[...]`` add rows (each prompt with
+    each model). Problems are collected in ``problems`` (and ``cells`` is then
+    empty), never raised.
     """
     problems: dict[str, list[str]] = {}
     seed_list = pick_seeds(seeds, problems)
     prompt_list = _prompts(prompt, prompts, problems)
-    plan = GridPlan(prompt_list, seed_list, duration, matrix=prompts is not None)
+    model_list = _models(model, models, ratio, duration, problems)
+    matrix = prompts is not None or models is not None
+    plan = GridPlan(prompt_list, seed_list, duration, matrix=matrix, models=list(models or []))
     plan.columns = _columns(columns, len(seed_list), problems)
     rows: list[GenerationRequest] = []
     try:  # what every cell shares: checked (and the image decoded) once
@@ -102,7 +118,7 @@ def plan_grid(
             last_image=last_image,
             duration=duration,
             ratio=ratio,
-            model=model,
+            model=model_list[0] if model_list else model,
         )
     except ValidationError as exc:
         _merge(problems, exc.problems)
@@ -111,9 +127,16 @@ def plan_grid(
         plan.last_image = common.last_image_info
         for i, text in enumerate(prompt_list):
             try:
-                rows.append(common.replace(prompt=text))
+                row = common.replace(prompt=text)
             except ValidationError as exc:
                 _merge(problems, exc.problems, f"prompts[{i}]" if prompts is not None else "")
+                continue
+            for name in model_list or [row.model]:
+                try:
+                    rows.append(row.replace(model=name) if name != row.model else row)
+                except ValidationError:
+                    continue  # a choice this model does not offer: said under "models"
+                plan.row_labels.append(_row_label(text, name, prompts, models))
     plan.problems = problems
     if not problems:
         plan.cells = [
@@ -183,6 +206,50 @@ def _prompts(
     if prompt:
         problems.setdefault("prompts", []).append("give either prompt= or prompts=, not both")
     return texts
+
+
+def _models(
+    model: str,
+    models: Sequence[str] | None,
+    ratio: str | None,
+    duration: int,
+    problems: dict[str, list[str]],
+) -> list[str]:
+    """The models axis, each model checked with the grid's ratio and duration."""
+    if models is None:
+        return []
+    if isinstance(models, str):
+        problems["models"] = ["give a list of models, not one name"]
+        return []
+    names = list(models)
+    found: list[str] = []
+    if not names:
+        found.append("the list of models is empty")
+    if model != DEFAULT_MODEL:
+        found.append("give either model= or models=, not both")
+    chosen: list[str] = []
+    for name in names:
+        known = find_model(name)
+        if known is None:
+            found.append(f"{name!r} is not a model here; choose among {', '.join(MODELS)}")
+            continue
+        for field_name, said in check_choices(known.id, duration, ratio).items():
+            if field_name != "model":
+                found.extend(f"{known.id}: {field_name} {m}" for m in said)
+        if known.id in chosen:
+            found.append(f"{known.id} is given twice: each row is a purchase")
+        chosen.append(known.id)
+    if found:
+        problems["models"] = found
+    return chosen
+
+
+def _row_label(
+    prompt: str, model: str, prompts: Sequence[str] | None, models: Sequence[str] | None
+) -> str:
+    if prompts is not None and models is not None:
+        return f"{model} · {prompt}" if prompt else model
+    return model if models is not None else prompt
 
 
 def _columns(columns: int | None, seeds: int, problems: dict[str, list[str]]) -> int:

@@ -24,7 +24,7 @@ from gen3widgets.simulator import Faults, Simulator
 from gen3widgets.simulator._render import RenderSpec
 from gen3widgets.widgets.grid import SeedGrid
 from tests.fakes import FakeClock, fake_render, tiny_mp4, tune
-from tests.widget_support import FrontEnd, until_state
+from tests.widget_support import FrontEnd, Harness, until_state
 
 BASE = "http://grid-sim.test"  # its own server name: polling statistics stay apart
 SEEDS = [11, 7, 123456, 4294967295, 0, 42]
@@ -42,7 +42,7 @@ def png_bytes(
 
 def make_runner(sim: Simulator, clock: FakeClock, home: Path, **client_kwargs: Any) -> JobRunner:
     client = AsyncClient(
-        api_key="test",
+        api_key="sk-test-grid-0123456789",
         base_url=BASE,
         transport=sim.async_transport(),
         history=HistoryStore(home),
@@ -447,3 +447,22 @@ def test_where_widgets_do_not_run_the_grid_shows_posters(runner: JobRunner, png:
     html = grid._repr_mimebundle_()[0]["text/html"]
     assert all(grid.posters[g.id] in html for g in generations)
     assert "<script>" not in html and "&lt;script&gt;x&lt;/script&gt;" in html
+
+
+def test_a_grid_of_two_models_by_two_seeds_buys_two_of_each(harness: Harness, png: bytes) -> None:
+    api, runner = harness.contract_runner()
+    models = ["gen3a_turbo", "runway/gen4_turbo"]
+    grid = SeedGrid("a paper boat", png, seeds=[5, 9], models=models, client=runner)
+    assert grid.shape == (2, 2) and grid.header["rows"] == models
+    assert "2 models × 2 seeds" in grid.header["title"]
+    grid.submit()
+    generations = grid.wait(WAIT)
+    assert [(g.model, g.seed) for g in generations] == [
+        ("gen3a_turbo", 5),
+        ("gen3a_turbo", 9),
+        ("runway/gen4_turbo", 5),
+        ("runway/gen4_turbo", 9),
+    ]
+    bought = sorted(job.model for job in api.jobs.values())
+    assert bought == ["gen3a_turbo", "gen3a_turbo", "runway/gen4_turbo", "runway/gen4_turbo"]
+    assert grid.plan.requests[2].model == "runway/gen4_turbo"

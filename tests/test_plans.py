@@ -79,3 +79,43 @@ def test_every_problem_is_collected_and_nothing_is_planned() -> None:
 
 def test_default_columns() -> None:
     assert [default_columns(n) for n in (1, 2, 3, 4, 5, 16)] == [1, 2, 3, 2, 3, 3]
+
+
+def test_models_are_an_axis_each_row_labelled_by_its_model() -> None:
+    models = ["gen3a_turbo", "runway/gen4_turbo"]
+    plan = plan_grid("a boat", png_bytes(), seeds=[1, 2], models=models)
+    assert plan.problems == {} and plan.matrix and plan.shape == (2, 2)
+    assert plan.row_labels == models
+    assert [(c.row, c.col, c.model, c.seed) for c in plan.cells] == [
+        (0, 0, "gen3a_turbo", 1),
+        (0, 1, "gen3a_turbo", 2),
+        (1, 0, "runway/gen4_turbo", 1),
+        (1, 1, "runway/gen4_turbo", 2),
+    ]
+    both = plan_grid(image=png_bytes(), prompts=["calm", "storm"], seeds=[3], models=models)
+    assert both.shape == (4, 1)
+    assert both.row_labels == [
+        "gen3a_turbo · calm",
+        "runway/gen4_turbo · calm",
+        "gen3a_turbo · storm",
+        "runway/gen4_turbo · storm",
+    ]
+
+
+def test_a_models_axis_checks_each_model_with_the_grid_s_ratio() -> None:
+    plan = plan_grid(
+        "a boat", png_bytes(), seeds=1, ratio="21:9", models=["runway/gen4_turbo", "gen3a_turbo"]
+    )
+    assert plan.cells == [] and "gen3a_turbo: ratio" in " ".join(plan.problems["models"])
+    for models, said in (
+        (["gen2"], "not a model here"),
+        (["gen3a_turbo", "gen3a_turbo"], "given twice"),
+        ([], "empty"),
+        ("gen3a_turbo", "not one name"),
+    ):
+        problems = plan_grid("a boat", png_bytes(), seeds=1, models=models).problems
+        assert said in " ".join(problems["models"]), models
+    both = plan_grid(
+        "a boat", png_bytes(), seeds=1, model="runway/gen4_turbo", models=["gen3a_turbo"]
+    )
+    assert "either model= or models=" in " ".join(both.problems["models"])

@@ -2,6 +2,7 @@
 
     grid = SeedGrid("a slow dolly shot", "cat.png", seeds=6)        # 6 random seeds
     grid = SeedGrid(image="cat.png", prompts=["dusk", "dawn"], seeds=[1, 2, 3])
+    grid = SeedGrid("a boat", "cat.png", seeds=2, models=["gen3a_turbo", "runway/gen4_turbo"])
     grid                      # shows the cost; nothing is bought until Generate
     grid.submit()             # the same as clicking Generate, from code
     gens = grid.wait()        # generations in grid order (row-major: prompt, then seed)
@@ -119,8 +120,10 @@ class SeedGrid(FrontWidget):
 
     ``seeds`` is a count (that many distinct random seeds) or a list of seeds.
     ``prompts=[...]`` makes a prompts × seeds matrix (rows: prompts, columns:
-    seeds); ``prompt`` is then left empty. ``last_image``, ``model`` and every
-    other field are part of every cell's request.
+    seeds); ``prompt`` is then left empty. ``models=[...]`` makes the models an
+    axis too (rows: each prompt on each model, labelled by model), so the same
+    shot on gen3a_turbo and on runway/gen4_turbo plays side by side, in step.
+    ``last_image``, ``model`` and every other field are part of every cell's request.
     ``columns`` sets how many cells a plain grid shows per row (a matrix has
     one column per seed). ``client`` is a ``Client``, ``AsyncClient`` or
     ``JobRunner``; by default the process-wide runner (the simulator without
@@ -141,6 +144,7 @@ class SeedGrid(FrontWidget):
         ratio: str | None = "16:9",
         model: str = DEFAULT_MODEL,
         prompts: Sequence[str] | None = None,
+        models: Sequence[str] | None = None,
         client: AsyncClient | Client | JobRunner | None = None,
         columns: int | None = None,
     ) -> None:
@@ -158,10 +162,12 @@ class SeedGrid(FrontWidget):
             ratio=ratio,
             model=model,
             prompts=prompts,
+            models=models,
             columns=columns,
         )
         self.plan = plan
         self.model = model
+        self.models = plan.models
         self.prompts, self.seeds, self.columns = plan.prompts, plan.seeds, plan.columns
         self.duration, self.ratio, self.is_matrix = duration, ratio, plan.matrix
         self.last_image = plan.last_image
@@ -318,8 +324,9 @@ class SeedGrid(FrontWidget):
         self._price = price_text(price, simulated=self._simulated)
 
     def _job_label(self, cell: GridCell) -> str:
-        prompt = short_text(cell.prompt, 40) if self.is_matrix else ""
-        return " · ".join(filter(None, [cell.label, prompt]))
+        prompt = short_text(cell.prompt, 40) if len(self.prompts) > 1 else ""
+        model = cell.request.model if self.models else ""
+        return " · ".join(filter(None, [cell.label, model, prompt]))
 
     # -- re-runs asked for by a click, confirmed by another ------------------------------
 
@@ -434,7 +441,7 @@ class SeedGrid(FrontWidget):
             "matrix": self.is_matrix,
             "columns": self.columns if not self.is_matrix else len(self.seeds),
             "seeds": self.seeds,
-            "rows": self.prompts if self.is_matrix else [],
+            "rows": self.plan.row_labels if self.is_matrix else [],
         }
         header.update(self._status())
         return header
@@ -596,7 +603,7 @@ class SeedGrid(FrontWidget):
             title=self._title(),
             columns=self.columns,
             seed_headers=self.seeds if self.is_matrix else None,
-            row_labels=self.prompts if self.is_matrix else None,
+            row_labels=self.plan.row_labels if self.is_matrix else None,
         )
         message = f"Saved to {saved.index}"
         if saved.skipped:
@@ -642,15 +649,21 @@ class SeedGrid(FrontWidget):
         return sheet
 
     def _title(self) -> str:
-        if self.is_matrix:
-            return f"Seed grid: {len(self.prompts)} prompts × {len(self.seeds)} seeds"
+        seeds = f"{len(self.seeds)} seed{'s' if len(self.seeds) != 1 else ''}"
+        axes = []
+        if len(self.prompts) > 1 or (self.is_matrix and not self.models):
+            axes.append(f"{len(self.prompts)} prompts")
+        if self.models:
+            axes.append(f"{len(self.models)} models")
+        if axes:
+            return f"Seed grid: {' × '.join([*axes, seeds])}"
         prompt = self.prompts[0] if self.prompts else ""
         return f"Seed grid: {short_text(prompt, 80)}" if prompt else "Seed grid"
 
     def _static_html(self) -> str:
         stills = [
             (
-                f"{cell.label}: {cell.prompt}" if self.is_matrix else cell.label,
+                f"{cell.label}: {self.plan.row_labels[cell.row]}" if self.is_matrix else cell.label,
                 self.posters.get(cell.shown.id or "") if cell.shown is not None else None,
             )
             for cell in self.cells
