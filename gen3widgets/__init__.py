@@ -48,11 +48,14 @@ from ._models import (
 
 if _typing.TYPE_CHECKING:
     from ._client import AsyncClient, Client
+    from ._frames import last_frame
     from ._jobs import Job, JobRunner, JobState, wait_all, wait_all_async
+    from ._shots import Shot
     from ._store import HistoryStore, StoredGeneration, history
     from .magics import load_ipython_extension, unload_ipython_extension
-    from .widgets.grid import SeedGrid
+    from .widgets.grid import GridCell, SeedGrid
     from .widgets.panel import GenerationPanel
+    from .widgets.sequence import Sequence
 
 __version__ = "0.2.0"
 
@@ -70,6 +73,10 @@ _LAZY = {
     "wait_all_async": "._jobs",
     "GenerationPanel": ".widgets.panel",
     "SeedGrid": ".widgets.grid",
+    "GridCell": ".widgets.grid",
+    "Sequence": ".widgets.sequence",
+    "Shot": "._shots",
+    "last_frame": "._frames",
     "load_ipython_extension": ".magics",
     "unload_ipython_extension": ".magics",
 }
@@ -89,6 +96,7 @@ __all__ = [
     "GenerationPanel",
     "GenerationRequest",
     "GenerationTimeout",
+    "GridCell",
     "HistoryStore",
     "InsufficientCreditsError",
     "Job",
@@ -100,7 +108,9 @@ __all__ = [
     "PriceQuery",
     "RateLimitError",
     "SeedGrid",
+    "Sequence",
     "ServerError",
+    "Shot",
     "Status",
     "StorageError",
     "StoredGeneration",
@@ -113,6 +123,7 @@ __all__ = [
     "WaitTimeout",
     "__version__",
     "history",
+    "last_frame",
     "load_ipython_extension",
     "unload_ipython_extension",
     "wait_all",

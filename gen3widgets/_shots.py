@@ -28,10 +28,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ._errors import Gen3Error, NotReadyError, ValidationError
+from ._errors import BudgetExceededError, Gen3Error, NotReadyError, ValidationError, WaitTimeout
 from ._film import cut
 from ._frames import last_frame
 from ._jobs import Job, JobRunner, wait_all, wait_all_async
+from ._loop import run_nested
 from ._models import (
     MAX_SEED,
     Generation,
@@ -40,6 +41,7 @@ from ._models import (
     check_prompt,
     check_seed,
 )
+from ._store import StoredGeneration
 
 log = logging.getLogger("gen3widgets")
 
@@ -150,12 +152,19 @@ class ShotChain:
         self._task_done.set()
         self._observers: list[Callable[[ShotChain], None]] = []
         self._started = False
+        self.problem: Gen3Error | None = None  # why the chain stopped before a shot was bought
 
     # -- observing ---------------------------------------------------------------------
 
-    def add_observer(self, observer: Callable[[ShotChain], None]) -> None:
-        """Call ``observer(chain)`` whenever a shot changes."""
+    def add_observer(self, observer: Callable[[ShotChain], None]) -> Callable[[], None]:
+        """Call ``observer(chain)`` whenever a shot changes; returns what stops it."""
         self._observers.append(observer)
+
+        def remove() -> None:
+            with contextlib.suppress(ValueError):
+                self._observers.remove(observer)
+
+        return remove
 
     def _changed(self, *_: Any) -> None:
         for observer in list(self._observers):
@@ -163,6 +172,11 @@ class ShotChain:
                 observer(self)
             except Exception:
                 log.exception("A sequence observer failed")
+
+    @property
+    def started(self) -> bool:
+        """Whether shots were bought (or asked for): ``submit()``, ``rerun()`` or ``resume()``."""
+        return self._started
 
     @property
     def running(self) -> bool:
@@ -223,6 +237,16 @@ class ShotChain:
         self.runner._schedule(chain)
 
     async def _chain(self, first: int, *, cascade: bool) -> None:
+        self.problem = None
+        count = len(self.shots) - first if cascade else 1
+        try:  # the whole run is priced against the budget before its first shot is bought
+            client = self.runner.client
+            if client.budget_usd is not None:
+                price = await self.runner.quote_async([self.base.price_query] * count)
+                client.check_budget(price, f"{count} shot{'s' if count != 1 else ''}")
+        except BudgetExceededError as exc:
+            self.problem = exc
+            return
         for shot in self.shots[first:]:
             if shot.index > first and not cascade and shot.job is not None:
                 break
@@ -240,10 +264,24 @@ class ShotChain:
         if previous is not None:
             if previous.video is None:
                 return None
-            frame = await asyncio.to_thread(
-                last_frame, previous.video, sharpest_of=self.sharpest_of
+            try:
+                frame = await asyncio.to_thread(
+                    last_frame, previous.video, sharpest_of=self.sharpest_of
+                )
+            except Exception as exc:  # an unreadable clip: say so, buy nothing
+                self.problem = Gen3Error(
+                    f"Shot {shot.index + 1} was not bought: the last frame of shot "
+                    f"{shot.index} could not be read ({exc}). Re-make shot {shot.index} "
+                    f"(rerun({shot.index - 1}))."
+                )
+                return None
+        try:
+            request = self.base.replace(prompt=shot.prompt, seed=shot.seed, image=frame)
+        except ValidationError as exc:  # e.g. a frame the API would refuse: nothing is sent
+            self.problem = ValidationError(
+                {f"shot {shot.index + 1}": [m for ms in exc.problems.values() for m in ms]}
             )
-        request = self.base.replace(prompt=shot.prompt, seed=shot.seed, image=frame)
+            return None
         parent = previous.generation.id if previous and previous.generation else None
         tags = {TAG_SEQUENCE: self.id, TAG_SHOT: str(shot.index), TAG_PARENT: parent or ""}
         job = self.runner.submit(request, label=f"shot {shot.index + 1}", tags=tags)
@@ -259,12 +297,16 @@ class ShotChain:
     # -- results -----------------------------------------------------------------------
 
     def wait(self, timeout: float | None = None) -> list[Generation]:
-        """Block until the chain stops (every shot made, or one failed); the generations."""
+        """Block until the chain stops (every shot made, or one failed); the generations.
+
+        In a notebook cell the kernel's loop (where the shots are bought) keeps turning.
+        """
         if not self._started:
             raise NotReadyError("Nothing to wait for: submit() the sequence first.")
+        loop = self.runner.loop
+        if loop is not None and loop.is_running() and self.runner.on_loop_thread():
+            return run_nested(loop, self.wait_async(timeout))
         if not self._task_done.wait(timeout):
-            from ._errors import WaitTimeout
-
             raise WaitTimeout(f"The sequence was still buying shots after {timeout:g} s.")
         wait_all([s.job for s in self.shots if s.job is not None], timeout)
         return self._results()
@@ -275,13 +317,13 @@ class ShotChain:
             raise NotReadyError("Nothing to wait for: submit() the sequence first.")
         done = await asyncio.to_thread(self._task_done.wait, timeout)
         if not done:
-            from ._errors import WaitTimeout
-
             raise WaitTimeout(f"The sequence was still buying shots after {timeout:g} s.")
         await wait_all_async([s.job for s in self.shots if s.job is not None], timeout)
         return self._results()
 
     def _results(self) -> list[Generation]:
+        if self.problem is not None:
+            raise self.problem
         for shot in self.shots:
             job = shot.job
             if job is None:
@@ -321,12 +363,15 @@ class ShotChain:
         }
 
     @classmethod
-    def resume(cls, runner: JobRunner, sequence_id: str) -> ShotChain:
-        """The sequence ``sequence_id`` as the history knows it, going on where it stopped.
+    def resume(cls, runner: JobRunner, sequence: str | Generation | StoredGeneration) -> ShotChain:
+        """The sequence as the history knows it, going on where it stopped.
 
+        ``sequence`` is its id, or any of its shots as ``history()`` lists them.
         Shots already bought are followed (nothing is bought twice); the first
-        shot without a video and those after it are bought in order.
+        shot without a video and those after it are bought in order. A shot
+        made from an earlier take of the one before it is marked stale again.
         """
+        sequence_id = _sequence_id(sequence)
         store = runner.client.history
         plan = store.load_sequence(sequence_id) if store is not None else None
         if plan is None or store is None:
@@ -361,6 +406,8 @@ class ShotChain:
                     "resume again. Nothing was bought twice."
                 )
             chain._take(shot, runner.resume(latest, label=f"shot {shot.index + 1}"))
+            before = chain.shots[shot.index - 1].generation if shot.index else None
+            shot.stale = before is not None and latest.tags.get(TAG_PARENT) != before.id
         first_missing = next((s.index for s in chain.shots if s.job is None), None)
 
         async def go_on() -> None:
@@ -376,3 +423,16 @@ class ShotChain:
         chain._task_done.clear()
         runner._schedule(go_on)
         return chain
+
+
+def _sequence_id(sequence: str | Generation | StoredGeneration) -> str:
+    """A sequence's id from itself or from one of its shots."""
+    if isinstance(sequence, str):
+        return sequence
+    generation = sequence.generation if isinstance(sequence, StoredGeneration) else sequence
+    found = generation.tags.get(TAG_SEQUENCE) if isinstance(generation, Generation) else None
+    if not found:
+        raise ValidationError(
+            {"sequence": [f"give a sequence id or one of its shots, not {sequence!r}"]}
+        )
+    return found

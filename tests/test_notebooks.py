@@ -20,6 +20,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import av
 import nbformat
 import pytest
 from nbclient import NotebookClient
@@ -42,6 +43,10 @@ CLICKS = {
     "02_seed_grid.ipynb": (
         "02-03",
         'grid._handle_custom_msg({"type": "action", "name": "generate"}, [])',
+    ),
+    "04_sequences.ipynb": (
+        "04-03",
+        'seq._handle_custom_msg({"type": "action", "name": "generate"}, [])',
     ),
 }
 
@@ -109,7 +114,12 @@ def bought() -> list[dict[str, Any]]:
 
 
 def test_the_notebooks_are_stored_clean() -> None:
-    assert NAMES == ["01_quickstart.ipynb", "02_seed_grid.ipynb", "03_scripting.ipynb"]
+    assert NAMES == [
+        "01_quickstart.ipynb",
+        "02_seed_grid.ipynb",
+        "03_scripting.ipynb",
+        "04_sequences.ipynb",
+    ]
     for name in NAMES:
         nb = nbformat.read(NOTEBOOKS / name, as_version=4)
         nbformat.validate(nb)
@@ -197,10 +207,27 @@ def _check_scripting(nb: Any, workdir: Path) -> None:
     assert len(bought()) == 5
 
 
+def _check_sequences(nb: Any, workdir: Path) -> None:
+    film = workdir / "out" / "sequence" / "film.mp4"
+    with av.open(str(film)) as container:
+        length = float(container.duration / av.time_base)
+    assert abs(length - 15.0) < 0.2  # three 5 s shots
+    text = text_of(nb)
+    assert text.count(", completed,") == 3  # the three shots, as printed
+    assert "(2, 2, 'completed')" in text and "(3, 2, 'completed')" in text  # cascade
+    pngs = [o for o in outputs(nb) if "image/png" in o.get("data", {})]
+    assert len(pngs) == 1  # the last frame, kept as a plain image
+    rows = bought()
+    # Generate, then submit(): 3 shots once; the cascade 2 more; resume none; 2 models x 2 seeds.
+    assert len(rows) == 3 + 2 + 4
+    assert sorted(r["model"] for r in rows).count("runway/gen4_turbo") == 2
+
+
 CHECKS = {
     "01_quickstart.ipynb": _check_quickstart,
     "02_seed_grid.ipynb": _check_seed_grid,
     "03_scripting.ipynb": _check_scripting,
+    "04_sequences.ipynb": _check_sequences,
 }
 
 

@@ -1,4 +1,4 @@
-"""The notebook widgets: ``GenerationPanel``, ``SeedGrid`` and their building blocks.
+"""The notebook widgets: ``GenerationPanel``, ``SeedGrid``, ``Sequence`` and their building blocks.
 
 They never speak HTTP: fields become a validated ``GenerationRequest``, a
 ``JobRunner`` runs it, and the widgets observe the resulting ``Job``. The card
@@ -18,15 +18,17 @@ if TYPE_CHECKING:
     from .grid import SeedGrid
     from .inputs import ImagePicker
     from .panel import GenerationPanel
+    from .sequence import Sequence
 
 _LAZY = {
     "GenerationCard": ".card",
     "GenerationPanel": ".panel",
     "ImagePicker": ".inputs",
     "SeedGrid": ".grid",
+    "Sequence": ".sequence",
 }
 
-__all__ = ["GenerationCard", "GenerationPanel", "ImagePicker", "SeedGrid"]
+__all__ = ["GenerationCard", "GenerationPanel", "ImagePicker", "SeedGrid", "Sequence"]
 
 
 __getattr__, __dir__ = lazy_names(__name__, globals(), _LAZY)

@@ -86,6 +86,21 @@ def price_text(price: float | None, *, simulated: bool) -> str:
     return said
 
 
+def cost_line(planned: int, price: str, bought: list[Job], *, simulated: bool) -> str:
+    """What ``planned`` videos cost before anything is bought (``price`` as quoted); once
+    jobs were bought, what they cost so far (every take counts)."""
+    if not bought:
+        return f"{videos(planned)} · {price}" if planned else ""
+    if simulated:
+        return f"{videos(len(bought))} simulated · nothing is bought"
+    costs = [job.generation.cost_usd if job.generation else None for job in bought]
+    known = [cost for cost in costs if cost is not None]
+    line = f"{videos(len(bought))} bought"
+    if known:
+        line += f" · {usd(sum(known))}" + (" so far" if len(known) < len(costs) else "")
+    return line
+
+
 # -- a job ----------------------------------------------------------------------------------
 
 

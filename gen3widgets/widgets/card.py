@@ -24,6 +24,7 @@ from typing import Any
 import traitlets
 
 from .._jobs import Job
+from .._models import Generation
 from ._base import FrontWidget, static_html
 from ._describe import describe
 
@@ -44,7 +45,9 @@ class GenerationCard(FrontWidget):
         self.job: Job | None = None
         self._title = title
         self._unobserve: Callable[[], None] | None = None
+        self._extend: Callable[[Generation], object] | None = None
         self._actions["fetch"] = lambda content, buffers: self.fetch_again()
+        self._actions["extend"] = lambda content, buffers: self._extend_clicked()
         self._refresh()
 
     # -- public ----------------------------------------------------------------------
@@ -85,6 +88,18 @@ class GenerationCard(FrontWidget):
             raise RuntimeError("The card shows no job yet: nothing to fetch.")
         return self.job.runner.fetch_again(self.job)
 
+    def on_extend(self, callback: Callable[[Generation], object] | None) -> None:
+        """Offer **Extend** on a finished clip: a click calls ``callback(generation)``
+        (the panel starts the next shot from this clip's last frame); ``None`` hides it."""
+        self._extend = callback
+        self._refresh()
+
+    def _extend_clicked(self) -> None:
+        generation = self.job.generation if self.job is not None else None
+        if self._extend is None or generation is None or not generation.ok:
+            return
+        self._extend(generation)
+
     def play(self) -> None:
         """Play the video in every view of this card."""
         self.send_command("play")
@@ -104,6 +119,14 @@ class GenerationCard(FrontWidget):
         simulated = job.runner.simulated if job is not None else False
         view: dict[str, Any] = {"title": self._title, "bound": job is not None}
         view.update(describe(job, None, shown, self._shelf, simulated=simulated))
+        if self._extend is not None and shown is not None:
+            view["buttons"] = [
+                {
+                    "name": "extend",
+                    "label": "Extend",
+                    "title": "A new shot that starts from this clip's last frame",
+                }
+            ]
         self.view = view
 
     def _static_html(self) -> str:

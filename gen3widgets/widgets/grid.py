@@ -62,12 +62,11 @@ from ._base import FrontWidget, static_html
 from ._contact_sheet import SheetCell, save_contact_sheet, still_strip
 from ._describe import (
     SIMULATED_BANNER,
+    cost_line,
     describe,
     frame_size,
     price_text,
     seconds,
-    usd,
-    videos,
 )
 
 if TYPE_CHECKING:
@@ -448,16 +447,7 @@ class SeedGrid(FrontWidget):
 
     def _cost_line(self) -> str:
         """What buying the grid costs before Generate; what it cost (so far) after."""
-        if not self._bought:
-            return f"{videos(len(self.cells))} · {self._price}" if self.cells else ""
-        if self._simulated:
-            return f"{videos(len(self._bought))} simulated · nothing is bought"
-        costs = [j.generation.cost_usd if j.generation else None for j in self._bought]
-        known = [c for c in costs if c is not None]
-        line = f"{videos(len(self._bought))} bought"
-        if known:
-            line += f" · {usd(sum(known))}" + (" so far" if len(known) < len(costs) else "")
-        return line
+        return cost_line(len(self.cells), self._price, self._bought, simulated=self._simulated)
 
     def _status(self) -> dict[str, Any]:
         jobs = self.jobs

@@ -21,6 +21,7 @@ import ipywidgets
 
 from .._args import random_seed
 from .._errors import ConfigurationError, ModelUnavailableError, NotReadyError, ValidationError
+from .._frames import last_frame
 from .._images import short_text
 from .._jobs import REBUY_STATES, Job, JobRunner, JobState, runner_for, wait_all, wait_all_async
 from .._models import (
@@ -38,6 +39,8 @@ from .card import GenerationCard
 from .inputs import ImagePicker, PromptBox, SeedControl
 
 if TYPE_CHECKING:
+    from PIL import Image as PILImage
+
     from .._client import AsyncClient, Client
     from .._models import Generation
 
@@ -140,6 +143,9 @@ class GenerationPanel(ipywidgets.VBox):  # type: ignore[misc]
         )
         self.card = GenerationCard()
         self.card.layout.display = _HIDDEN
+        self.card.on_extend(lambda _generation: self._extend_clicked())
+        self.extend_note = ipywidgets.HTML()
+        self._parent: tuple[str, Any] | None = None  # (generation id, first frame) after Extend
         self.new_seed = ipywidgets.Button(
             description="New seed", icon="random", tooltip="Same request, a new random seed"
         )
@@ -155,6 +161,7 @@ class GenerationPanel(ipywidgets.VBox):  # type: ignore[misc]
                 self.banner,
                 self.prompt,
                 ipywidgets.HBox([self.image, self.last_image], layout=wrap),
+                self.extend_note,
                 self.model,
                 self.ratio,
                 self.duration,
@@ -255,6 +262,46 @@ class GenerationPanel(ipywidgets.VBox):  # type: ignore[misc]
         await asyncio.to_thread(self.card.settled, left)
         return job.result()
 
+    def extend(self, *, sharpest_of: int = 1) -> PILImage.Image:
+        """Start the next shot from the current clip's last frame (what **Extend** does).
+
+        The first frame becomes that frame (``sharpest_of=N``: the sharpest of the
+        last N) and the last frame is cleared; give the shot its own prompt, seed
+        and duration, then Generate. Its purchase records this clip as its
+        parent in the history (``tags["parent"]``). Returns the frame.
+        """
+        generation = self.generation
+        if generation is None or not generation.ok or generation.local_path is None:
+            raise NotReadyError(
+                "Nothing to extend yet: the panel has no finished video (panel.wait() first)."
+            )
+        frame = last_frame(generation, sharpest_of=sharpest_of)
+        self.image.load(frame)
+        self.last_image.clear()
+        self._parent = (str(generation.id), self.image.value)
+        text = (
+            f"Next shot: starts from the last frame of {generation.id}. Give it its prompt, "
+            "seed and duration, then Generate."
+        )
+        self.extend_note.value = _html.span(text, color=_html.MUTED_COLOR, small=True)
+        return frame
+
+    def _extend_clicked(self) -> None:
+        try:
+            self.extend()
+        except Exception as exc:
+            log.exception("GenerationPanel could not extend the clip")
+            self._show_error(f"Could not extend the clip: {_html.sentence(exc)}")
+
+    def _parent_tags(self) -> dict[str, str] | None:
+        """``{"parent": id}`` while the first frame is still the one Extend put there."""
+        parent = self._parent
+        if parent is None or self.image.value is not parent[1]:
+            self.extend_note.value = ""
+            self._parent = None
+            return None
+        return {"parent": parent[0]}
+
     def show_balance(self) -> None:
         """Ask the API for the account's balance and show it (only when asked: never polled)."""
         self.balance.value = _html.span("asking…", color=_html.MUTED_COLOR, small=True)
@@ -333,7 +380,9 @@ class GenerationPanel(ipywidgets.VBox):  # type: ignore[misc]
         try:
             fields = self._fields()
             request = self._request_for_run(seed, from_last_job)
-            job = self._runner.submit(request, label=short_text(request.prompt, 60))
+            job = self._runner.submit(
+                request, label=short_text(request.prompt, 60), tags=self._parent_tags()
+            )
         except BaseException as exc:
             with self._lock:
                 self._submitting = False

@@ -28,6 +28,7 @@ from .ui import (
 # Code cells of the shipped notebooks: the import, then the widget (not the wait() cells).
 QUICKSTART_PANEL_CELLS = (1, 3)
 SEED_GRID_CELLS = (1, 3)
+SEQUENCE_CELLS = (1, 3)
 TYPED_PROMPT = "Mist rolls over the water at dawn, the camera drifts left"
 FRAME = 1 / 24  # the simulator renders 24 fps
 _PLAYING_PAST = (
@@ -63,6 +64,36 @@ def test_lab_panel_generate_button_shows_a_playable_video(page: Any, jupyter: An
     expect(panel).to_contain_text("done", timeout=10_000)
     _assert_recorded_with_typed_prompt(jupyter)
     screenshot_for_docs(panel, "panel.png")
+    # Extend on the finished card: the next shot starts from this clip's last frame.
+    click_button(panel, "Extend")
+    expect(panel).to_contain_text("Next shot: starts from the last frame of", timeout=10_000)
+
+
+def test_lab_sequence_is_bought_shot_by_shot_remade_on_a_click_and_exported(
+    page: Any, jupyter: Any
+) -> None:
+    open_notebook(page, jupyter, "04_sequences.ipynb", ui="lab")
+    for index in SEQUENCE_CELLS:
+        seq_cell = run_cell(page, index)
+    seq = widget_output(seq_cell)
+    expect(seq).to_contain_text("3\u00a0videos")  # the cost, before anything is bought
+    click_button(seq, "Generate")
+    videos = wait_for_playable_videos(page, seq, 3)
+    assert len(videos) == 3 and all(v["readyState"] >= 2 for v in videos)
+    expect(seq).to_contain_text("3 of 3 shots done", timeout=30_000)
+
+    second = seq.locator(".gen3-cell").nth(1)
+    click_button(second, "Re-make")
+    expect(second).to_contain_text("Make shot 2 again:", timeout=10_000)  # the cost first
+    click_button(second, "Buy")
+    expect(seq).to_contain_text("1 stale", timeout=60_000)
+    expect(seq.locator(".gen3-cell").nth(2)).to_contain_text("stale")
+
+    click_button(seq, "Export film")
+    expect(seq).to_contain_text("Film saved to", timeout=30_000)
+    entries = HistoryStore(jupyter.home).entries()
+    assert sum(1 for e in entries if e.generation.tags.get("sequence")) == 4
+    screenshot_for_docs(seq, "sequence.png")
 
 
 def _open_seed_grid(page: Any, jupyter: Any, ui: str) -> Any:

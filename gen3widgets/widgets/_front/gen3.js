@@ -633,6 +633,27 @@ function showFetch(b, can) {
   b.disabled = false;
 }
 
+/**
+ * Buttons the kernel asks for: [{name, label, title, primary, args}], each sending the action
+ * `name` (with `args`): a clicked button stays off until the kernel next redraws the view.
+ */
+function setButtons(box, buttons, act) {
+  if (unchanged(box, buttons)) {
+    for (const b of box.children) b.disabled = false; // the kernel has answered the click
+    return;
+  }
+  box.replaceChildren(
+    ...(buttons || []).map((spec) => {
+      const b = button(spec.label, spec.title || "", () => {
+        b.disabled = true;
+        act(spec.name, spec.args || {});
+      }, spec.primary ? "gen3-small gen3-primary" : "gen3-small");
+      return b;
+    }),
+  );
+  show(box, Boolean(buttons && buttons.length));
+}
+
 function noticeBox() {
   return node("div", "gen3-notice");
 }
@@ -664,8 +685,9 @@ function renderCard(model, el, clips, visibility) {
   details.hidden = true;
   const message = node("div", "gen3-message");
   const fetch = fetchButton(() => model.send({ type: "action", name: "fetch" }));
+  const extra = node("div", "gen3-rerun");
   const notice = noticeBox();
-  root.append(head, player.el, details, message, fetch, notice);
+  root.append(head, player.el, details, message, fetch, extra, notice);
   el.append(root);
 
   const update = () => {
@@ -683,6 +705,7 @@ function renderCard(model, el, clips, visibility) {
     setDetails(details, view.details);
     setMessage(message, view.message, view.link);
     showFetch(fetch, view.can_fetch);
+    setButtons(extra, view.buttons, (name, args) => model.send({ type: "action", name, ...args }));
     setNotice(notice, model.get("notice"));
   };
   const onCommand = (msg) => {
@@ -733,7 +756,8 @@ class GridCellView {
     this.tenS = button("10\u00a0s", "Re-run this cell as a 10 s clip (shows the cost first)", () => this.act("ask", { kind: "ten_s" }), "gen3-small");
     this.lastFrame = button("+ last frame", "Re-run this cell ending on a frame you choose (shows the cost first)", () => this.act("ask", { kind: "last_frame" }), "gen3-small");
     this.fetch = fetchButton(() => this.act("fetch"));
-    this.rerun.append(this.tenS, this.lastFrame, this.fetch);
+    this.extra = node("span", "gen3-extra");
+    this.rerun.append(this.tenS, this.lastFrame, this.fetch, this.extra);
     this.pending = node("div", "gen3-pending");
     this.pending.hidden = true;
     this.info = node("dl", "gen3-info");
@@ -768,7 +792,9 @@ class GridCellView {
     show(this.tenS, Boolean(data.can_ten_s));
     show(this.lastFrame, Boolean(data.can_last_frame));
     showFetch(this.fetch, data.can_fetch);
-    show(this.rerun, Boolean(data.can_ten_s || data.can_last_frame || data.can_fetch));
+    setButtons(this.extra, data.buttons, (name, args) => this.act(name, args));
+    const extra = Boolean(data.buttons && data.buttons.length);
+    show(this.rerun, Boolean(data.can_ten_s || data.can_last_frame || data.can_fetch || extra));
     this.renderPending(data.pending);
     setDetails(this.info, data.details);
     setMessage(this.message, data.message, data.link);
@@ -854,7 +880,8 @@ class GridView {
     }, "gen3-primary");
     this.retry = button("Retry failed", "Buy again only the cells that failed", () => this.act("retry"));
     this.status = chip();
-    head.append(left, this.status, this.retry, this.generate);
+    this.headButtons = node("span", "gen3-extra");
+    head.append(left, this.status, this.headButtons, this.retry, this.generate);
     this.simulated = node("div", "gen3-simulated");
     this.problems = node("ul", "gen3-problems");
     this.notice = noticeBox();
@@ -1062,7 +1089,9 @@ class GridView {
     this.title.title = header.title || "";
     setText(this.cost, header.cost);
     this.generate.disabled = !header.can_generate;
+    this.generate.title = header.generate_title || "Buy every cell at once";
     show(this.retry, Boolean(header.can_retry));
+    setButtons(this.headButtons, header.buttons, (name, args) => this.act(name, args));
     setChip(this.status, header.status, header.status_tone);
     show(this.status, Boolean(header.status));
     setText(this.simulated, header.simulated);
