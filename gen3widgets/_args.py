@@ -9,13 +9,11 @@ from __future__ import annotations
 
 import argparse
 import math
-import secrets
 from typing import Any
 
 from ._models import (
     AUTO_RATIO,
     DEFAULT_MODEL,
-    MAX_SEED,
     MODELS,
     GenerationRequest,
     check_seed,
@@ -24,11 +22,6 @@ from ._models import (
 
 ALL_RATIOS = tuple(dict.fromkeys(r for m in MODELS.values() for r in m.ratios))
 ALL_DURATIONS = tuple(sorted({d for m in MODELS.values() for d in m.durations}))
-
-
-def random_seed() -> int:
-    """A fresh seed in the API's range 0..4294967295, drawn here so every run's seed is known."""
-    return secrets.randbelow(MAX_SEED + 1)
 
 
 def seed(text: str) -> int:

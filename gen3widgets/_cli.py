@@ -36,9 +36,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
-from ._args import add_request_arguments, build_requests, random_seed
+from ._args import add_request_arguments, build_requests
 from ._config import API_KEY_ENV, DEFAULT_WAIT_TIMEOUT, ENDPOINT_CHOICES
 from ._errors import ConfigurationError, Gen3Error, StorageError, ValidationError
+from ._models import random_seed
 
 if TYPE_CHECKING:
     from ._client import AsyncClient

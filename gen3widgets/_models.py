@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import html
 import math
+import secrets
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
@@ -134,9 +135,20 @@ def check_prompt(prompt: Any) -> list[str]:
     return problems
 
 
-def check_seed(seed: Any) -> list[str]:
-    """The one seed rule: a whole number in 0 … 4294967295 (``None``: a random seed)."""
-    if seed is None:
+def random_seed() -> int:
+    """A fresh seed in the API's range, drawn here so every run's seed is known."""
+    return secrets.randbelow(MAX_SEED + 1)
+
+
+def random_seeds(count: int) -> list[int]:
+    """``count`` distinct fresh seeds (the same seed gives the same video)."""
+    return secrets.SystemRandom().sample(range(MAX_SEED + 1), count)
+
+
+def check_seed(seed: Any, *, optional: bool = True) -> list[str]:
+    """The one seed rule: a whole number in 0 … 4294967295 (``None``: a random seed,
+    unless not ``optional``: in a list of seeds, each is a seed)."""
+    if seed is None and optional:
         return []
     if isinstance(seed, bool) or not isinstance(seed, int):
         return [f"must be a whole number from 0 to {MAX_SEED}, not {_show(seed)}"]

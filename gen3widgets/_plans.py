@@ -16,14 +16,21 @@ validated) here; the first frame is decoded once and shared by every cell.
 
 from __future__ import annotations
 
-import random
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from ._errors import ValidationError
 from ._images import PreparedImage
-from ._models import DEFAULT_MODEL, MAX_SEED, MODELS, GenerationRequest, check_choices, find_model
+from ._models import (
+    DEFAULT_MODEL,
+    MODELS,
+    GenerationRequest,
+    check_choices,
+    check_seed,
+    find_model,
+    random_seeds,
+)
 
 
 @dataclass(frozen=True)
@@ -162,7 +169,7 @@ def pick_seeds(seeds: int | Iterable[int], problems: dict[str, list[str]]) -> li
         if seeds < 1:
             found.append(f"a grid needs at least 1 seed, not {seeds}")
         else:
-            return random.SystemRandom().sample(range(MAX_SEED + 1), seeds)
+            return random_seeds(seeds)
     else:
         try:
             values = list(seeds)
@@ -171,10 +178,7 @@ def pick_seeds(seeds: int | Iterable[int], problems: dict[str, list[str]]) -> li
         if not values and not found:
             found.append("the list of seeds is empty")
     for value in values:
-        if isinstance(value, bool) or not isinstance(value, int):
-            found.append(f"{value!r} is not a whole number")
-        elif not 0 <= value <= MAX_SEED:
-            found.append(f"{value} is outside 0 … {MAX_SEED}")
+        found += [f"a seed {p}" for p in check_seed(value, optional=False)]
     repeated = sorted({v for v in values if values.count(v) > 1}, key=str)
     if repeated:
         found.append(

@@ -34,12 +34,12 @@ from ._frames import last_frame
 from ._jobs import Job, JobRunner, wait_all, wait_all_async
 from ._loop import run_nested
 from ._models import (
-    MAX_SEED,
     Generation,
     GenerationRequest,
     PriceQuery,
     check_prompt,
     check_seed,
+    random_seeds,
 )
 from ._store import StoredGeneration
 
@@ -86,12 +86,11 @@ class Shot:
 def _seeds(seed: int | Sequence[int] | None, count: int) -> tuple[list[int], list[str]]:
     """One seed per shot: the same for all, one each, or random (drawn now, so it is known)."""
     if seed is None:
-        rng = secrets.SystemRandom()
-        return [rng.randint(0, MAX_SEED) for _ in range(count)], []
+        return random_seeds(count), []
     if isinstance(seed, int):
         return ([seed] * count, []) if not check_seed(seed) else ([], check_seed(seed))
     values: list[Any] = list(seed) if not isinstance(seed, (str, bytes)) else [seed]
-    problems = [p for value in values for p in check_seed(value)]
+    problems = [f"a seed {p}" for value in values for p in check_seed(value, optional=False)]
     if len(values) != count:
         problems.append(f"give one seed per prompt ({count}), not {len(values)}")
     return [int(v) for v in values] if not problems else [], problems

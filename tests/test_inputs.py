@@ -9,8 +9,7 @@ from pathlib import Path
 from PIL import Image
 
 from gen3widgets import GenerationRequest
-from gen3widgets._args import random_seed
-from gen3widgets._models import MAX_SEED
+from gen3widgets._models import MAX_SEED, random_seed
 from gen3widgets.widgets.inputs import ImagePicker, PromptBox, SeedControl, make_thumbnail
 from tests.widget_support import XSS, png_bytes, uploaded
 

@@ -48,8 +48,9 @@ def test_a_count_of_seeds_is_that_many_distinct_random_seeds() -> None:
         (True, "a number of seeds or a list"),
         ([], "empty"),
         ([1, 1], "more than once"),
-        ([-1], "outside 0"),
-        (["7"], "'7' is not a whole number"),
+        ([-1], "a seed must be between 0 and 4294967295, not -1"),
+        (["7"], "a seed must be a whole number from 0 to 4294967295, not '7'"),
+        ([None], "a seed must be a whole number from 0 to 4294967295, not nothing"),
         (3.5, "a number of seeds or a list"),
     ],
 )

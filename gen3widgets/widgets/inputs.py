@@ -13,9 +13,8 @@ from typing import Any
 import ipywidgets
 import traitlets
 
-from .._args import random_seed
 from .._images import MAX_ASPECT, MIN_ASPECT, PreparedImage, prepare_image, short_text
-from .._models import MAX_PROMPT_UNITS, prompt_units
+from .._models import MAX_PROMPT_UNITS, prompt_units, random_seed
 from . import _html
 
 THUMBNAIL_PIXELS = 160  # longest side of the preview

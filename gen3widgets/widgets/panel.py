@@ -19,7 +19,6 @@ from typing import TYPE_CHECKING, Any
 
 import ipywidgets
 
-from .._args import random_seed
 from .._errors import ConfigurationError, ModelUnavailableError, NotReadyError, ValidationError
 from .._frames import last_frame
 from .._images import short_text
@@ -32,6 +31,7 @@ from .._models import (
     PriceQuery,
     check_choices,
     find_model,
+    random_seed,
 )
 from . import _html
 from ._describe import SIMULATED_BANNER
