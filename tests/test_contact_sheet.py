@@ -229,3 +229,15 @@ def test_index_page_script_plays_all_videos_in_step(tmp_path: Path) -> None:
         "pause": [[2, False], [2, False]],
         "restart": [[0, True], [0, True]],
     }
+
+
+def test_a_label_the_font_cannot_draw_shows_stand_ins_not_empty_boxes() -> None:
+    # One text drawer for the contact sheet and the simulator's captions: a character the
+    # bundled font has no glyph for is drawn as the simulator draws it ("?"), not as a box.
+    def strip(prompt: str) -> bytes:
+        cell = SheetCell(row=0, col=0, prompt=prompt, seed=1, generation=None, note="not generated")
+        with Image.open(io.BytesIO(still_strip([cell]).png)) as image:
+            return image.convert("RGB").tobytes()
+
+    assert strip("boat 日本 — dusk") == strip("boat ?? - dusk")
+    assert strip("boat 日本 — dusk") != strip("boat")  # the label is drawn at all

@@ -56,13 +56,13 @@ from dataclasses import dataclass
 from fractions import Fraction
 from typing import TYPE_CHECKING, Any, Literal
 
+from .. import _drawing
 from ._models import GEN3A_TURBO, MODELS, model_named
 
 if TYPE_CHECKING:
     import numpy as np
     import numpy.typing as npt
     from PIL import Image as PILImage
-    from PIL import ImageFont
 
 __all__ = [
     "DURATIONS",
@@ -385,70 +385,6 @@ def _overlay_from_rgba(patch: PILImage.Image, x: int, y: int) -> _Overlay:
 # --------------------------------------------------------------------------- text
 
 
-def _font(size: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
-    """Pillow's bundled font at ``size`` px (the same on every machine)."""
-    from PIL import ImageFont
-
-    try:
-        return ImageFont.load_default(size=size)
-    except (TypeError, OSError, ImportError):  # Pillow < 10.1 or no FreeType
-        return ImageFont.load_default()
-
-
-def _fit_text(text: str, font: ImageFont.FreeTypeFont | ImageFont.ImageFont, width: float) -> str:
-    """``text`` shortened with an ellipsis so it is at most ``width`` px wide."""
-    text = _drawable(text, font)
-    if font.getlength(text) <= width:
-        return text
-    ellipsis = _drawable("…", font)
-    lo, hi = 0, len(text)
-    while lo < hi:  # longest prefix that fits with the ellipsis
-        mid = (lo + hi + 1) // 2
-        if font.getlength(text[:mid] + ellipsis) <= width:
-            lo = mid
-        else:
-            hi = mid - 1
-    return text[:lo] + ellipsis
-
-
-def _drawable(text: str, font: ImageFont.FreeTypeFont | ImageFont.ImageFont) -> str:
-    """``text`` on one line with what the font has no glyph for replaced.
-
-    Pillow's bundled font covers ASCII and some punctuation only; dashes become
-    ``-``, accented letters lose their accents and anything else becomes ``?``.
-    """
-    from PIL import ImageFont
-
-    text = " ".join(text.split())  # no newlines or tabs
-    if not isinstance(font, ImageFont.FreeTypeFont):  # the bitmap fallback: Latin-1 only
-        text = text.replace("—", "-").replace("…", "...").replace("·", "-")
-        return text.encode("latin-1", "replace").decode("latin-1")
-
-    def glyph(ch: str) -> tuple[tuple[int, int], bytes]:
-        mask = font.getmask(ch)
-        return mask.size, bytes(mask)
-
-    missing = glyph("\uffff")  # what the font draws for a character it does not have
-    out: list[str] = []
-    known: dict[str, str] = {}
-    for ch in text:
-        if ch not in known:
-            known[ch] = ch
-            if ch != " " and glyph(ch) == missing:
-                known[ch] = _ascii_stand_in(ch)
-        out.append(known[ch])
-    return "".join(out)
-
-
-def _ascii_stand_in(ch: str) -> str:
-    import unicodedata
-
-    if unicodedata.category(ch) == "Pd":  # dashes
-        return "-"
-    stripped = "".join(c for c in unicodedata.normalize("NFKD", ch) if not unicodedata.combining(c))
-    return stripped if stripped.isascii() and stripped.isprintable() and stripped else "?"
-
-
 def _caption_overlay(text: str, frame_size: tuple[int, int]) -> _Overlay:
     """A small rounded dark label with white text for the top-left corner.
 
@@ -459,9 +395,9 @@ def _caption_overlay(text: str, frame_size: tuple[int, int]) -> _Overlay:
 
     width, height = frame_size
     font_px = max(12, round(min(width, height) * 0.024))
-    font = _font(font_px)
+    font = _drawing.font(font_px)
     pad_x, pad_y = round(font_px * 0.6), round(font_px * 0.35)
-    text = _fit_text(text, font, width * 0.9 - 2 * pad_x)
+    text = _drawing.fit_text(text, font, width * 0.9 - 2 * pad_x)
     left, top, right, bottom = font.getbbox(text)
     box_w, box_h = int(right - left) + 2 * pad_x, int(bottom - top) + 2 * pad_y
     patch = Image.new("RGBA", (box_w, box_h), (0, 0, 0, 0))
@@ -480,12 +416,12 @@ def _placeholder_panel(title: str, label: str, frame_size: tuple[int, int]) -> _
 
     width, height = frame_size
     short = min(width, height)
-    title_font = _font(max(14, round(short * 0.04)))
-    label_font = _font(max(12, round(short * 0.028)))
+    title_font = _drawing.font(max(14, round(short * 0.04)))
+    label_font = _drawing.font(max(12, round(short * 0.028)))
     max_text_w = width * 0.84
-    lines = [(_fit_text(title, title_font, max_text_w), title_font)]
+    lines = [(_drawing.fit_text(title, title_font, max_text_w), title_font)]
     if label.strip():
-        lines.append((_fit_text(label, label_font, max_text_w), label_font))
+        lines.append((_drawing.fit_text(label, label_font, max_text_w), label_font))
     gap = round(short * 0.025)
     pad = round(short * 0.035)
     boxes = [font.getbbox(text) for text, font in lines]

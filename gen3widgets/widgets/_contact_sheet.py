@@ -22,13 +22,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from .. import _drawing
 from .._images import short_text
 from .._models import Generation
 from ._html import esc
 
 if TYPE_CHECKING:
     from PIL import Image as PILImage
-    from PIL import ImageFont
 
 log = logging.getLogger("gen3widgets")
 
@@ -313,7 +313,7 @@ def still_strip(cells: Sequence[SheetCell]) -> Stills:
     width, height = stills_size(len(cells))
     strip = Image.new("RGB", (width, max(height, 1)), BACKGROUND)
     draw = ImageDraw.Draw(strip)
-    font, small = _font(15), _font(12)
+    font, small = _drawing.font(15), _drawing.font(12)
     skipped: list[tuple[str, str]] = []
     for i, cell in enumerate(cells):
         top = i * ROW_H
@@ -337,7 +337,9 @@ def still_strip(cells: Sequence[SheetCell]) -> Stills:
         y = top + GAP
         for n, line in enumerate(lines):
             use = font if n == 0 else small
-            draw.text((GAP, y), _drawable(line, use), fill=TEXT if n == 0 else MUTED, font=use)
+            draw.text(
+                (GAP, y), _drawing.drawable(line, use), fill=TEXT if n == 0 else MUTED, font=use
+            )
             y += 20 if n == 0 else 16
         for k, name in enumerate(FRAMES):
             x = LABEL_W + GAP + k * (THUMB_W + GAP)
@@ -373,21 +375,3 @@ def _wrap(text: str, width: int, max_lines: int) -> list[str]:
         lines = lines[:max_lines]
         lines[-1] = short_text(lines[-1] + " …", width)
     return lines
-
-
-def _font(size: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
-    from PIL import ImageFont
-
-    try:
-        return ImageFont.load_default(size=size)
-    except TypeError:  # Pillow < 10.1: no sizes, bitmap font only
-        return ImageFont.load_default()
-
-
-def _drawable(text: str, font: ImageFont.FreeTypeFont | ImageFont.ImageFont) -> str:
-    from PIL import ImageFont
-
-    if isinstance(font, ImageFont.FreeTypeFont):
-        return text
-    # The bitmap fallback font only encodes Latin-1.
-    return text.encode("latin-1", "replace").decode("latin-1")

@@ -19,7 +19,7 @@ from . import _html
 
 THUMBNAIL_PIXELS = 160  # longest side of the preview
 ACCEPTED_UPLOADS = ".png,.jpg,.jpeg,.webp"
-_HIDDEN = "none"
+HIDDEN = "none"  # an ipywidgets layout's display value that hides it
 
 
 class ImagePicker(ipywidgets.VBox):  # type: ignore[misc]
@@ -175,7 +175,7 @@ class ImagePicker(ipywidgets.VBox):  # type: ignore[misc]
     def _set_thumbnail(self, data: bytes, fmt: str) -> None:
         self.thumbnail.format = fmt
         self.thumbnail.value = data
-        self.thumbnail.layout.display = None if data else _HIDDEN
+        self.thumbnail.layout.display = None if data else HIDDEN
 
 
 def _request_value(source: Any, prepared: PreparedImage | None) -> Any:

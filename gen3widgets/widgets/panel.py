@@ -36,7 +36,7 @@ from .._models import (
 from . import _html
 from ._describe import SIMULATED_BANNER
 from .card import GenerationCard
-from .inputs import ImagePicker, PromptBox, SeedControl
+from .inputs import HIDDEN, ImagePicker, PromptBox, SeedControl
 
 if TYPE_CHECKING:
     from PIL import Image as PILImage
@@ -63,7 +63,6 @@ _RATIO_TIPS = {
     "1:1": "square",
     "21:9": "cinema widescreen",
 }
-_HIDDEN = "none"
 
 
 class GenerationPanel(ipywidgets.VBox):  # type: ignore[misc]
@@ -139,10 +138,10 @@ class GenerationPanel(ipywidgets.VBox):  # type: ignore[misc]
         self.switch_button = ipywidgets.Button(button_style="warning", icon="exchange")
         self.switch_box = ipywidgets.HBox(
             [self.switch_note, self.switch_button],
-            layout=ipywidgets.Layout(display=_HIDDEN, align_items="center", flex_flow="row wrap"),
+            layout=ipywidgets.Layout(display=HIDDEN, align_items="center", flex_flow="row wrap"),
         )
         self.card = GenerationCard()
-        self.card.layout.display = _HIDDEN
+        self.card.layout.display = HIDDEN
         self.card.on_extend(lambda _generation: self._extend_clicked())
         self.extend_note = ipywidgets.HTML()
         self._parent: tuple[str, Any] | None = None  # (generation id, first frame) after Extend
@@ -153,7 +152,7 @@ class GenerationPanel(ipywidgets.VBox):  # type: ignore[misc]
             description="Seed grid…", icon="th", tooltip="The same request over several seeds"
         )
         self.after = ipywidgets.HBox([self.new_seed, self.seed_grid])
-        self.after.layout.display = _HIDDEN
+        self.after.layout.display = HIDDEN
         self.below = ipywidgets.VBox()  # seed grids opened from this panel
         wrap = ipywidgets.Layout(flex_flow="row wrap", align_items="center")
         super().__init__(
@@ -391,7 +390,7 @@ class GenerationPanel(ipywidgets.VBox):  # type: ignore[misc]
                 self._show_problems(exc)
             raise
         self._show_problems(None)
-        self.switch_box.layout.display = _HIDDEN
+        self.switch_box.layout.display = HIDDEN
         if isinstance(request.seed, int):
             self.seed.used(request.seed)
         with self._lock:
@@ -431,7 +430,7 @@ class GenerationPanel(ipywidgets.VBox):  # type: ignore[misc]
     def _follow(self, job: Job) -> None:
         with self._lock:
             self._job = job
-        self.after.layout.display = _HIDDEN
+        self.after.layout.display = HIDDEN
         self.card.layout.display = None
         prompt = job.request.prompt if job.request else ""
         self.card.set_title(short_text(prompt, 120))
@@ -450,7 +449,7 @@ class GenerationPanel(ipywidgets.VBox):  # type: ignore[misc]
             if job.done and self._submitting:
                 self._submitting = False
                 self._set_buttons()
-            self.after.layout.display = None if job.ok else _HIDDEN
+            self.after.layout.display = None if job.ok else HIDDEN
         if job.state is JobState.REFUSED and isinstance(job.exception, ModelUnavailableError):
             self._offer_switch(job.exception.model, job.exception.successor, job.exception.message)
 
@@ -484,7 +483,7 @@ class GenerationPanel(ipywidgets.VBox):  # type: ignore[misc]
 
     def _model_changed(self) -> None:
         self._set_model_choices(self.ratio.value, self.duration.value)
-        self.switch_box.layout.display = _HIDDEN
+        self.switch_box.layout.display = HIDDEN
         self._fields_changed(price=True)
 
     def _offer_switch(self, model: str, successor: str | None, why: str) -> None:
@@ -499,7 +498,7 @@ class GenerationPanel(ipywidgets.VBox):  # type: ignore[misc]
         found = find_model(self.model.value)
         if found is not None and found.successor:
             self.model.value = found.successor  # the user presses Generate to buy
-        self.switch_box.layout.display = _HIDDEN
+        self.switch_box.layout.display = HIDDEN
 
     # -- showing ---------------------------------------------------------------------
 
