@@ -168,7 +168,7 @@ def _check_once(path: Path) -> str | None:
 
 def decode_first_frame(path: Path) -> str | None:
     """Why ``path``'s first frame does not decode, decoding it here (None when it does)."""
-    from ._images import short_text
+    from ._text import short_text
 
     try:
         import av

@@ -28,7 +28,7 @@ import httpx
 
 from ._decoding import first_frame_problem
 from ._errors import DownloadError, StorageError
-from ._images import short_text
+from ._text import short_text
 
 # A 10 s 1280x768 clip at a generous 20 Mbit/s is 25 MB; anything far larger is not one.
 MAX_VIDEO_BYTES = 64 * 1024 * 1024

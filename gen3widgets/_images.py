@@ -31,6 +31,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlsplit, urlunsplit
 
+from ._text import short_text
+
 if TYPE_CHECKING:
     from PIL import Image as PILImage
 
@@ -106,10 +108,6 @@ class PreparedImage:
         if self.is_url:
             return None
         return base64.b64decode(self.value.split(",", 1)[1])
-
-
-def short_text(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def prepare_image(source: Any) -> tuple[PreparedImage | None, list[str]]:

@@ -49,7 +49,6 @@ from ._errors import (
     describe_exception,
 )
 from ._flows import Flow, OnUpdate
-from ._images import short_text
 from ._loop import LoopThread, run_nested
 from ._models import (
     Generation,
@@ -59,6 +58,7 @@ from ._models import (
     Submission,
     SubmissionState,
 )
+from ._text import short_text
 
 log = logging.getLogger("gen3widgets")
 

@@ -22,7 +22,8 @@ from pathlib import Path
 from typing import Any
 
 from ._errors import ValidationError
-from ._images import MAX_ASPECT, MIN_ASPECT, PreparedImage, prepare_image, short_text
+from ._images import MAX_ASPECT, MIN_ASPECT, PreparedImage, prepare_image
+from ._text import short_text
 
 MAX_SEED = 4_294_967_295
 MAX_PROMPT_UNITS = 1000  # the API counts UTF-16 code units: emoji and some symbols count 2

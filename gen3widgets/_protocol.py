@@ -31,10 +31,10 @@ from ._errors import (
     ServerError,
     TransportError,
 )
-from ._images import short_text
 from ._models import AUTO_RATIO, Generation, GenerationRequest, PriceQuery, Status, find_model
 from ._retry import AnswerTooLarge
 from ._secrets import redact, redact_value
+from ._text import short_text
 
 log = logging.getLogger("gen3widgets")
 

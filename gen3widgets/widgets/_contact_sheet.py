@@ -23,8 +23,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .. import _drawing
-from .._images import short_text
 from .._models import Generation
+from .._text import short_text
 from ._html import esc
 
 if TYPE_CHECKING:

@@ -40,13 +40,6 @@ def lines(items: Iterable[str], *, color: str | None = None) -> str:
     return f"<div style='{style}'>{body}</div>" if body else ""
 
 
-def sentence(exc: BaseException) -> str:
-    """An error as one plain sentence for a person (never the key: see ``describe_exception``)."""
-    from .._errors import describe_exception
-
-    return describe_exception(exc)
-
-
 def banner(text: str) -> str:
     """A notice strip above a widget (the offline simulator's), in the theme's warning colours."""
     return (

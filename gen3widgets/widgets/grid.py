@@ -45,7 +45,7 @@ import traitlets
 
 from .._client import AsyncClient, Client
 from .._errors import Gen3Error, NotReadyError, ValidationError
-from .._images import prepare_image, short_text
+from .._images import prepare_image
 from .._jobs import (
     FOLLOW_AGAIN_STATES,
     REBUY_STATES,
@@ -58,6 +58,7 @@ from .._jobs import (
 )
 from .._models import DEFAULT_MODEL, Generation, GenerationRequest
 from .._plans import PlannedCell, plan_grid
+from .._text import short_text
 from ._base import FrontWidget, static_html
 from ._contact_sheet import SheetCell, save_contact_sheet, still_strip
 from ._describe import (

@@ -13,8 +13,9 @@ from typing import Any
 import ipywidgets
 import traitlets
 
-from .._images import MAX_ASPECT, MIN_ASPECT, PreparedImage, prepare_image, short_text
+from .._images import MAX_ASPECT, MIN_ASPECT, PreparedImage, prepare_image
 from .._models import MAX_PROMPT_UNITS, prompt_units, random_seed
+from .._text import short_text
 from . import _html
 
 THUMBNAIL_PIXELS = 160  # longest side of the preview

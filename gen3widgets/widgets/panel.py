@@ -19,9 +19,14 @@ from typing import TYPE_CHECKING, Any
 
 import ipywidgets
 
-from .._errors import ConfigurationError, ModelUnavailableError, NotReadyError, ValidationError
+from .._errors import (
+    ConfigurationError,
+    ModelUnavailableError,
+    NotReadyError,
+    ValidationError,
+    describe_exception,
+)
 from .._frames import last_frame
-from .._images import short_text
 from .._jobs import REBUY_STATES, Job, JobRunner, JobState, runner_for, wait_all, wait_all_async
 from .._models import (
     AUTO_RATIO,
@@ -33,6 +38,7 @@ from .._models import (
     find_model,
     random_seed,
 )
+from .._text import short_text
 from . import _html
 from ._describe import SIMULATED_BANNER
 from .card import GenerationCard
@@ -290,7 +296,7 @@ class GenerationPanel(ipywidgets.VBox):  # type: ignore[misc]
             self.extend()
         except Exception as exc:
             log.exception("GenerationPanel could not extend the clip")
-            self._show_error(f"Could not extend the clip: {_html.sentence(exc)}")
+            self._show_error(f"Could not extend the clip: {describe_exception(exc)}")
 
     def _parent_tags(self) -> dict[str, str] | None:
         """``{"parent": id}`` while the first frame is still the one Extend put there."""
@@ -307,7 +313,7 @@ class GenerationPanel(ipywidgets.VBox):  # type: ignore[misc]
 
         def shown(result: float | BaseException) -> None:
             if isinstance(result, BaseException):
-                text = f"balance unavailable: {_html.sentence(result)}"
+                text = f"balance unavailable: {describe_exception(result)}"
                 self.balance.value = _html.span(text, color=_html.ERROR_COLOR, small=True)
                 return
             note = " (the simulator's)" if self._runner.simulated else ""
@@ -347,7 +353,7 @@ class GenerationPanel(ipywidgets.VBox):  # type: ignore[misc]
             return None
         except Exception as exc:
             log.exception("GenerationPanel could not open a seed grid")
-            self._show_error(f"Could not open the seed grid: {_html.sentence(exc)}")
+            self._show_error(f"Could not open the seed grid: {describe_exception(exc)}")
             return None
         self.below.children = (*self.below.children, grid)
         return grid
@@ -367,7 +373,7 @@ class GenerationPanel(ipywidgets.VBox):  # type: ignore[misc]
             pass
         except Exception as exc:
             log.exception("GenerationPanel could not submit")
-            self._show_error(f"Could not submit: {_html.sentence(exc)}")
+            self._show_error(f"Could not submit: {describe_exception(exc)}")
 
     def _start(self, seed: int | None, *, from_last_job: bool = False) -> Job | None:
         """Submit once; ``None`` if a submission is already under way (a double click)."""

@@ -33,11 +33,11 @@ import traitlets
 
 from .._client import AsyncClient, Client
 from .._errors import ValidationError
-from .._images import short_text
 from .._jobs import Job, JobRunner, runner_for
 from .._models import DEFAULT_MODEL, Generation
 from .._shots import Shot, ShotChain
 from .._store import StoredGeneration
+from .._text import short_text
 from ._base import FrontWidget, static_html
 from ._describe import SIMULATED_BANNER, cost_line, describe, frame_size, price_text
 
