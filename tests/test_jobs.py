@@ -7,7 +7,7 @@ milliseconds; the test thread waits on the jobs' events, never on time.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -17,25 +17,18 @@ import gen3widgets as g3
 from gen3widgets._jobs import JobRunner, JobState, runner_for, wait_all
 from tests.contract_api import BASE, ContractAPI, raising, status
 from tests.fakes import IMAGE, KEY, FakeClock, tune
+from tests.widget_support import Harness
 
 WAIT = 60.0  # seconds of real time a test may wait for jobs that take milliseconds
 
 
 @pytest.fixture
-def runner_for_server(clock: FakeClock) -> Iterator[Callable[..., JobRunner]]:
-    made: list[JobRunner] = []
-
+def runner_for_server(harness: Harness) -> Callable[..., JobRunner]:
     def make(server: ContractAPI, *, kind: str = "async", **client_options: Any) -> JobRunner:
-        cls = g3.AsyncClient if kind == "async" else g3.Client
-        client = cls(KEY, base_url=BASE, transport=server.transport(), **client_options)
-        tune(client, clock)
-        runner = JobRunner(client)
-        made.append(runner)
-        return runner
+        client = harness.client(server.transport(), kind=kind, base_url=BASE, **client_options)
+        return harness.runner(client)
 
-    yield make
-    for runner in made:
-        runner.close()
+    return make
 
 
 @pytest.mark.parametrize("kind", ["sync", "async"])

@@ -9,7 +9,7 @@ import base64
 import io
 import itertools
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +23,8 @@ from gen3widgets._frames import last_frame
 from gen3widgets._jobs import JobRunner, JobState
 from gen3widgets._shots import ShotChain
 from tests.contract_api import BASE, ContractAPI
-from tests.fakes import KEY, FakeClock, png_bytes, tune
+from tests.fakes import FakeClock, png_bytes
+from tests.widget_support import Harness
 
 WAIT = 60.0
 PROMPTS = ["a boat leaves the harbour", "it rounds the lighthouse", "it sails into the dusk"]
@@ -47,19 +48,11 @@ class Gated(httpx.AsyncBaseTransport):
 
 
 @pytest.fixture
-def made(clock: FakeClock) -> Iterator[Callable[..., JobRunner]]:
-    runners: list[JobRunner] = []
-
+def made(harness: Harness) -> Callable[..., JobRunner]:
     def make(transport: Any, **options: Any) -> JobRunner:
-        client = g3.AsyncClient(KEY, base_url=BASE, transport=transport, **options)
-        tune(client, clock)
-        runner = JobRunner(client)
-        runners.append(runner)
-        return runner
+        return harness.runner(harness.client(transport, base_url=BASE, **options))
 
-    yield make
-    for runner in runners:
-        runner.close()
+    return make
 
 
 def _sent_image(job: Any) -> Image.Image:

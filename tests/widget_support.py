@@ -20,10 +20,10 @@ import ipywidgets
 import pytest
 import traitlets
 
-from gen3widgets._client import AsyncClient
+from gen3widgets._client import AsyncClient, Client
 from gen3widgets._jobs import JobRunner
 from tests.contract_api import ContractAPI
-from tests.fakes import FakeClock, fake_render, png_bytes, tiny_mp4
+from tests.fakes import FakeClock, fake_render, png_bytes, tiny_mp4, tune
 
 BASE = "http://sim.test"
 KEY = "sk-test-widgets"
@@ -283,15 +283,22 @@ class Harness:
         self._sims.append(sim)
         return sim
 
-    def client(self, transport: httpx.AsyncBaseTransport, **kwargs: Any) -> AsyncClient:
+    def client(
+        self, transport: httpx.AsyncBaseTransport, *, kind: str = "async", **kwargs: Any
+    ) -> Any:
+        """An ``AsyncClient`` (``kind="sync"``: a ``Client``) on the test's clock."""
         kwargs.setdefault("base_url", BASE)
-        client = AsyncClient(KEY, transport=transport, **kwargs)
-        client._flows.clock = self.clock
+        cls = AsyncClient if kind == "async" else Client
+        client = cls(KEY, transport=transport, **kwargs)
+        tune(client, self.clock)
         return client
 
-    def runner(self, transport: httpx.AsyncBaseTransport | AsyncClient, **kwargs: Any) -> JobRunner:
-        """A runner on its own loop thread for an ``AsyncClient`` (made here on ``transport``)."""
-        client = transport if isinstance(transport, AsyncClient) else self.client(transport)
+    def runner(
+        self, transport: httpx.AsyncBaseTransport | AsyncClient | Client, **kwargs: Any
+    ) -> JobRunner:
+        """A runner on its own loop thread for a client (made here on ``transport``)."""
+        clients = (AsyncClient, Client)
+        client = transport if isinstance(transport, clients) else self.client(transport)
         runner = JobRunner(client, **kwargs)
         self._runners.append(runner)
         return runner

@@ -19,6 +19,7 @@ Traffic between the two sides:
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import threading
 import time
@@ -151,6 +152,16 @@ class FrontWidget(anywidget.AnyWidget):
         """
         with self._prepared:
             return self._prepared.wait_for(lambda: self._preparing == 0, timeout)
+
+    def settled_since(self, started: float, timeout: float | None) -> bool:
+        """``settled()`` within what is left of ``timeout`` seconds counted from ``started``
+        (``time.monotonic()``): how a ``wait(timeout)`` ends after its jobs."""
+        left = None if timeout is None else max(0.0, timeout - (time.monotonic() - started))
+        return self.settled(left)
+
+    async def settled_since_async(self, started: float, timeout: float | None) -> bool:
+        """``settled_since`` for async code (the waiting happens on a worker thread)."""
+        return await asyncio.to_thread(self.settled_since, started, timeout)
 
     def _on_job(self, job: Job) -> None:
         """An observer call: a change shows at once; ticks (elapsed time only) of all the

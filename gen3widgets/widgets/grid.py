@@ -34,7 +34,6 @@ the history, then ``grid.rerun(i)``.
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -532,15 +531,14 @@ class SeedGrid(FrontWidget):
         """
         started = time.monotonic()
         wait_all(self._jobs_to_wait(), timeout)
-        self.settled(None if timeout is None else max(0.0, timeout - (time.monotonic() - started)))
+        self.settled_since(started, timeout)
         return self._results()
 
     async def wait_async(self, timeout: float | None = None) -> list[Generation]:
         """``wait()`` for async code."""
         started = time.monotonic()
         await wait_all_async(self._jobs_to_wait(), timeout)
-        left = None if timeout is None else max(0.0, timeout - (time.monotonic() - started))
-        await asyncio.to_thread(self.settled, left)
+        await self.settled_since_async(started, timeout)
         return self._results()
 
     def _jobs_to_wait(self) -> list[Job]:

@@ -10,7 +10,6 @@ trait, so neither reaches the browser or a saved notebook.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import threading
 import time
@@ -253,9 +252,7 @@ class GenerationPanel(ipywidgets.VBox):  # type: ignore[misc]
         started = time.monotonic()
         job = self._current_job()
         wait_all([job], timeout)
-        self.card.settled(
-            None if timeout is None else max(0.0, timeout - (time.monotonic() - started))
-        )
+        self.card.settled_since(started, timeout)
         return job.result()
 
     async def wait_async(self, timeout: float | None = None) -> Generation:
@@ -263,8 +260,7 @@ class GenerationPanel(ipywidgets.VBox):  # type: ignore[misc]
         started = time.monotonic()
         job = self._current_job()
         await wait_all_async([job], timeout)
-        left = None if timeout is None else max(0.0, timeout - (time.monotonic() - started))
-        await asyncio.to_thread(self.card.settled, left)
+        await self.card.settled_since_async(started, timeout)
         return job.result()
 
     def extend(self, *, sharpest_of: int = 1) -> PILImage.Image:

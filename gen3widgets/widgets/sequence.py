@@ -22,7 +22,6 @@ re-runs do.
 
 from __future__ import annotations
 
-import asyncio
 import os
 import time
 from dataclasses import dataclass
@@ -185,20 +184,16 @@ class Sequence(FrontWidget):
         ``timeout`` seconds pass first (the shots go on).
         """
         started = time.monotonic()
-        try:
-            return self._chain().wait(timeout)
-        finally:
-            left = None if timeout is None else max(0.0, timeout - (time.monotonic() - started))
-            self.settled(left)
+        generations = self._chain().wait(timeout)
+        self.settled_since(started, timeout)
+        return generations
 
     async def wait_async(self, timeout: float | None = None) -> list[Generation]:
         """``wait()`` for async code."""
         started = time.monotonic()
-        try:
-            return await self._chain().wait_async(timeout)
-        finally:
-            left = None if timeout is None else max(0.0, timeout - (time.monotonic() - started))
-            await asyncio.to_thread(self.settled, left)
+        generations = await self._chain().wait_async(timeout)
+        await self.settled_since_async(started, timeout)
+        return generations
 
     @property
     def jobs(self) -> list[Job]:
