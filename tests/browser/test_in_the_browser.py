@@ -105,8 +105,22 @@ def _open_seed_grid(page: Any, jupyter: Any, ui: str) -> Any:
     return grid
 
 
+# How a running cell's bar moves between the kernel's once-a-second ticks.
+_RUNNING_BAR = """el => {
+  const fill = el.querySelector('.gen3-progress:not([hidden]) .gen3-progress-fill');
+  if (!fill) return null;
+  const style = getComputedStyle(fill);
+  return {property: style.transitionProperty, seconds: parseFloat(style.transitionDuration)};
+}"""
+
+
 def _generate_and_play_in_step(page: Any, grid: Any) -> None:
     click_button(grid, "Generate")
+    # While jobs run, bars step by scaling, briefly: a width transition lasting the whole
+    # tick relayouts and repaints every bar on every frame (without a GPU, 16 running cells
+    # kept half a core busy that the previews of finished cells needed).
+    bar = page.wait_for_function(_RUNNING_BAR, arg=grid.element_handle()).json_value()
+    assert bar["property"] == "transform" and bar["seconds"] <= 0.5, bar
     videos = wait_for_playable_videos(page, grid, 4)
     assert len(videos) == 4
     assert all(v["readyState"] >= 2 and v["duration"] > 0 for v in videos)

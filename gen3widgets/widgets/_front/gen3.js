@@ -376,7 +376,7 @@ class Player {
   setProgress(fraction) {
     const running = fraction !== null && fraction !== undefined;
     show(this.bar, running);
-    if (running) this.fill.style.width = `${Math.round(Math.min(1, Math.max(0, fraction)) * 100)}%`;
+    if (running) this.fill.style.transform = `scaleX(${Math.min(1, Math.max(0, fraction)).toFixed(3)})`;
   }
 
   get loaded() {
