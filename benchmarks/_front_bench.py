@@ -19,7 +19,8 @@ Measured:
 * last video playable after the slowest job finished: the page notes (every
   25 ms) when each ``<video>`` first reaches ``readyState >= 2``; the simulator
   notes when each job completed on the server, the kernel when each ``Job``
-  finished (video saved, previews made); all on this machine's clock;
+  finished (video saved; the widget makes the previews after that); all on
+  this machine's clock;
 * first still after the first job finished: a poster on screen (gen3widgets)
   or the first playable video (the baseline, which has no posters);
 * the saved notebook's size, saved by JupyterLab with widget state;

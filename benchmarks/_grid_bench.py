@@ -53,6 +53,8 @@ async def runner_grid(url: str, image: bytes, seeds: list[int], timeout: float) 
         "wall": ended - started,
         "ids": [job.generation.id for job in jobs if job.generation is not None],
         "failures": sum(not job.ok for job in jobs),
+        # Why, in the words the user would read (a failed benchmark job is a finding).
+        "problems": sorted({f"{job.state.value}: {job.message}" for job in jobs if not job.ok}),
     }
 
 
@@ -91,7 +93,7 @@ def grid_section(config: dict[str, Any], ready: Callable[[], None]) -> dict[str,
                 key: [value] for key, value in server_view(sim.app, grid["ids"], slots).items()
             }
             figures.update(wall=[grid["wall"]], failures=[float(grid["failures"])])
-            out.append(figures)
+            out.append({**figures, "problems": grid["problems"]})
     finally:
         for sim in sims:
             sim.stop()

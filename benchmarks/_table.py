@@ -327,12 +327,12 @@ def front_playable_row(results: dict[str, Any]) -> Row:
     if row.met is None:
         return row
     r = _front(results)
-    after = "after the kernel had the job (video saved"
+    after = "after the kernel had the job (video saved)"
     ours, theirs = (
         fmt(r[w]["last_playable_after_job_s"], "s", 2) for w in ("gen3widgets", "baseline")
     )
-    row.ours += f"<br>{ours} {after}, previews made)"
-    row.baselines += f"<br>{theirs} {after})"
+    row.ours += f"<br>{ours} {after}, its preview made meanwhile"
+    row.baselines += f"<br>{theirs} {after}"
     return row
 
 
@@ -473,6 +473,11 @@ def evidence(results: dict[str, Any]) -> list[str]:
                 "gen3widgets/_polling.py), so it was still "
                 "in its sparse phase, not checking."
             )
+    for name, what in (("grid", "16-seed grid"), ("grid_c4", "Grid with concurrency=4")):
+        if section := _ok(results, name):
+            problems = sorted({p for r in section["repeats"] for p in r.get("problems", [])})
+            if problems:
+                lines.append(f"{what}: why jobs failed: " + " · ".join(problems))
     if kernel := _ok(results, "kernel"):
         reps = kernel["repeats"]
         counts = ", ".join(

@@ -4,8 +4,8 @@ Each cell is an ``ipywidgets.Video`` whose ``value`` becomes the finished
 MP4's bytes, as the old ``GenerationCard`` did: every video crosses the
 websocket whether anyone looks at it or not, stays in kernel memory for the
 life of the widget, and goes into every notebook saved with widget state. The
-jobs run on today's ``JobRunner``, without the previews the old pipeline did
-not make (importing this module turns them off in this process).
+jobs run on today's ``JobRunner`` (which makes no previews: today's widgets do,
+and this grid has none).
 """
 
 from __future__ import annotations
@@ -16,11 +16,8 @@ from typing import Any
 
 import ipywidgets
 
-from gen3widgets import GenerationRequest, _jobs
+from gen3widgets import GenerationRequest
 from gen3widgets._jobs import Job, runner_for
-from gen3widgets._previews import Previews
-
-_jobs.ensure_previews = lambda video: Previews(Path(video))  # the old pipeline made none
 
 
 class BytesGrid(ipywidgets.VBox):  # type: ignore[misc]
