@@ -9,6 +9,7 @@ import base64
 import io
 import itertools
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -51,7 +52,9 @@ def _buttons(seq: Sequence, index: int) -> list[str]:
 def test_three_shots_from_clicks_are_priced_bought_in_order_and_exported(
     harness: Harness, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.chdir(tmp_path)
+    notebook = tmp_path / "notebook"
+    notebook.mkdir()
+    monkeypatch.chdir(notebook)  # a kernel runs in its notebook's folder
     api, runner = harness.contract_runner()
     seq = Sequence(image=png_bytes(), prompts=PROMPTS, seed=7, client=runner)
     front = FrontEnd(seq)
@@ -77,9 +80,14 @@ def test_three_shots_from_clicks_are_priced_bought_in_order_and_exported(
     assert [b["label"] for b in seq.header["buttons"]] == ["Export film"]
 
     front.click("export")
-    film = tmp_path / f"{seq.id}.mp4"
-    assert seq.notice["text"] == f"Film saved to {film}"
+    film = notebook / f"{seq.id}.mp4"
+    assert seq.notice["text"] == f"Film saved to {film.name}"  # beside the notebook
     assert _frames(film) == sum(_frames(g.local_path) for g in generations)  # type: ignore[arg-type]
+    elsewhere = seq.export(tmp_path / "cuts" / "film.mp4")
+    assert seq.notice["text"] == f"Film saved to {elsewhere}"  # outside it: the whole path
+    monkeypatch.setenv("HOME", str(tmp_path))
+    seq.export(tmp_path / "cuts" / "again.mp4")
+    assert seq.notice["text"] == f"Film saved to ~{os.sep}{Path('cuts', 'again.mp4')}"
 
 
 def test_remaking_a_shot_says_its_cost_waits_for_a_click_and_marks_later_shots_stale(

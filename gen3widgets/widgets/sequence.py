@@ -36,7 +36,7 @@ from .._jobs import Job, JobRunner, runner_for
 from .._models import DEFAULT_MODEL, Generation
 from .._shots import Shot, ShotChain
 from .._store import StoredGeneration
-from .._text import short_text
+from .._text import short_text, shown_path
 from ._base import FrontWidget, static_html
 from ._describe import SIMULATED_BANNER, cost_line, describe, frame_size, price_text
 
@@ -212,7 +212,7 @@ class Sequence(FrontWidget):
         they do not, or when ``crossfade`` (seconds) is asked.
         """
         film = self._chain().export(path, crossfade=crossfade)
-        self.set_notice(f"Film saved to {film}")
+        self.set_notice(f"Film saved to {shown_path(film)}")
         return film
 
     def _export_clicked(self) -> None:
