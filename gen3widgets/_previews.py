@@ -15,6 +15,10 @@ A grid shows posters at once and plays previews: a 10 s clip of 6–7 MB
 becomes a preview of about 1.3 MB and a poster of a few tens of KB. The full
 clip is only sent when someone asks for full resolution.
 
+The poster is written as soon as the middle frame is decoded, before the
+preview is done, and ``ensure_previews(video, on_poster=...)`` hears of it
+then: a view shows the still at once and plays the preview once it exists.
+
 ``ensure_previews`` is idempotent (fresh files are kept), safe to call from
 several threads at once (one maker per clip, the others wait for it),
 writes each file atomically (a hidden temporary file, then a rename), and
@@ -36,7 +40,7 @@ import subprocess
 import sys
 import tempfile
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -78,6 +82,8 @@ _makers = threading.BoundedSemaphore(max(1, min(4, _cores())))
 
 PREVIEW_SUFFIX = ".preview.mp4"
 POSTER_SUFFIX = ".poster.jpg"
+# The child's line on its standard output once the poster is in place.
+POSTER_READY = "poster"
 
 
 @dataclass(frozen=True)
@@ -122,18 +128,30 @@ def existing_previews(video: Path) -> Previews:
     )
 
 
-def ensure_previews(video: Path) -> Previews:
+def ensure_previews(video: Path, on_poster: Callable[[Previews], None] | None = None) -> Previews:
     """Make the preview and the poster of ``video`` unless fresh ones exist; never raises.
 
     Blocks for about a second per 10 s clip: call it in a worker thread.
+    ``on_poster`` is called on this thread with what exists once the poster is
+    in place, while the preview is still being made (not when both were fresh);
+    what it raises is logged, and the making goes on.
     """
     video = Path(video)
     with _lock_for(video):
         found = existing_previews(video)
         if found.preview is not None and found.poster is not None:
             return found
+
+        def heard(line: str) -> None:
+            if line != POSTER_READY or on_poster is None:
+                return
+            try:
+                on_poster(existing_previews(video))
+            except Exception:
+                log.exception("A poster listener failed for %s", video)
+
         with _makers:
-            problem = _run_maker(video)
+            problem = _run_maker(video, heard)
         made = existing_previews(video)
         if problem is None and (made.preview is None or made.poster is None):
             problem = "the preview maker made nothing"
@@ -146,27 +164,53 @@ def ensure_previews(video: Path) -> Previews:
 # -- the child process ---------------------------------------------------------------------------
 
 
-def _run_maker(video: Path) -> str | None:
-    """Make the previews of ``video`` in a child process; why not, or ``None`` when made."""
+def _run_maker(video: Path, heard: Callable[[str], None]) -> str | None:
+    """Make the previews of ``video`` in a child process, passing each line it prints to
+    ``heard`` as it comes; why not, or ``None`` when made."""
     if not sys.executable:
         return "no Python interpreter to make previews with"
     command = [sys.executable, "-m", "gen3widgets._previews", str(video)]
-    try:
-        done = subprocess.run(
-            command, capture_output=True, text=True, timeout=MAKER_TIMEOUT, check=False
-        )
-    except subprocess.TimeoutExpired:
-        return f"the preview maker took longer than {MAKER_TIMEOUT:g} s"
-    except OSError as exc:
-        return f"the preview maker could not start ({exc.strerror or exc})"
-    if done.returncode == 0:
-        return None
-    said = done.stderr.strip().splitlines()
-    return said[-1] if said else f"the preview maker stopped (exit code {done.returncode})"
+    # Its error output goes to a file: a pipe nobody reads while the child talks on
+    # the other one could fill up and stall it.
+    with tempfile.TemporaryFile() as errors:
+        try:
+            child = subprocess.Popen(
+                command, stdout=subprocess.PIPE, stderr=errors, stdin=subprocess.DEVNULL
+            )
+        except OSError as exc:
+            return f"the preview maker could not start ({exc.strerror or exc})"
+        stuck = threading.Event()
+
+        def stop() -> None:
+            stuck.set()
+            child.kill()
+
+        watchdog = threading.Timer(MAKER_TIMEOUT, stop)
+        watchdog.daemon = True
+        watchdog.start()
+        try:
+            assert child.stdout is not None
+            with child.stdout:
+                for line in child.stdout:
+                    heard(line.decode("utf-8", "replace").strip())
+            code = child.wait()
+        finally:
+            watchdog.cancel()
+            if child.poll() is None:  # the listener raised: never leave the child behind
+                child.kill()
+                child.wait()
+        if stuck.is_set():
+            return f"the preview maker took longer than {MAKER_TIMEOUT:g} s"
+        if code == 0:
+            return None
+        errors.seek(0)
+        said = errors.read().decode("utf-8", "replace").strip().splitlines()
+    return said[-1] if said else f"the preview maker stopped (exit code {code})"
 
 
 def main(argv: list[str]) -> int:
-    """The child: make the previews of the clip ``argv[0]``; its last stderr line says why not."""
+    """The child: make the previews of the clip ``argv[0]``, printing ``POSTER_READY`` once
+    the poster is in place; its last stderr line says why not."""
     try:
         _make(Path(argv[0]))
     except Exception as exc:
@@ -195,11 +239,17 @@ def _make(video: Path) -> None:
         info = ClipInfo(
             stream.codec_context.width, stream.codec_context.height, float(fps), duration
         )
+
+        def save_poster(poster: PILImage.Image) -> None:
+            with _atomic(poster_path(video), video) as temp:
+                comment = json.dumps(asdict(info)).encode()
+                poster.save(
+                    temp, format="JPEG", quality=POSTER_QUALITY, optimize=True, comment=comment
+                )
+            print(POSTER_READY, flush=True)
+
         with _atomic(preview_path(video), video) as temp:
-            poster = _transcode(source, stream, temp, (width, height), fps, rate, frames // 2)
-        with _atomic(poster_path(video), video) as temp:
-            comment = json.dumps(asdict(info)).encode()
-            poster.save(temp, format="JPEG", quality=POSTER_QUALITY, optimize=True, comment=comment)
+            _transcode(source, stream, temp, (width, height), fps, rate, frames // 2, save_poster)
 
 
 def _transcode(
@@ -210,13 +260,17 @@ def _transcode(
     fps: Fraction,
     rate: int,
     poster_at: int,
-) -> PILImage.Image:
-    """Encode the preview into ``target``; return the frame at ``poster_at`` as an image."""
+    save_poster: Callable[[PILImage.Image], None],
+) -> None:
+    """Encode the preview into ``target``; the frame at ``poster_at`` goes to ``save_poster``
+    as soon as it is decoded (the first frame, once all are, if the clip is shorter than
+    its header said)."""
     import av
     from av.video.reformatter import VideoReformatter
 
     width, height = size
-    poster: PILImage.Image | None = None
+    first: PILImage.Image | None = None
+    saved = False
     # One scaler for every frame: ``frame.reformat`` builds a new one per frame, which
     # doubled the scaling's cost (~0.13 s more CPU per 10 s clip).
     scaler = VideoReformatter()
@@ -236,13 +290,17 @@ def _transcode(
                 frame, width=width, height=height, format="yuv420p", interpolation="AREA"
             )
             small.pts, small.time_base = count, time_base  # constant frame rate, from 0
-            if count == poster_at or poster is None:
-                poster = small.to_image()  # type: ignore[no-untyped-call]  # untyped in PyAV
+            if count == poster_at and not saved:
+                save_poster(small.to_image())  # type: ignore[no-untyped-call]  # untyped in PyAV
+                saved = True
+            elif count == 0:
+                first = small.to_image()  # type: ignore[no-untyped-call]
             out.mux(encoder.encode(small))
         out.mux(encoder.encode(None))
-    if poster is None:
-        raise ValueError("the video track has no frames")
-    return poster
+    if not saved:
+        if first is None:
+            raise ValueError("the video track has no frames")
+        save_poster(first)
 
 
 def _preview_size(width: int, height: int) -> tuple[int, int]:

@@ -9,6 +9,8 @@ from __future__ import annotations
 import base64
 import json
 import threading
+from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 
@@ -128,10 +130,49 @@ def test_a_big_clip_arrives_in_chunks_and_a_made_up_key_gets_nothing(harness: Ha
             front.fetch(key, f"bad-{i}")
 
 
+def test_the_poster_shows_while_the_preview_is_still_being_made(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    made_by = _previews._run_maker
+    poster_heard, go_on = threading.Event(), threading.Event()
+
+    def held(video: Path, heard: Callable[[str], None]) -> str | None:
+        def hold(line: str) -> None:
+            heard(line)
+            if line == _previews.POSTER_READY:  # the maker waits here until the test looked
+                poster_heard.set()
+                go_on.wait(30)
+
+        return made_by(video, hold)
+
+    monkeypatch.setattr(_previews, "_run_maker", held)
+    _, runner = harness.sim_runner(render=fake_render)
+    card = GenerationCard()
+    front = FrontEnd(card)
+    card.bind(runner.submit(_request()))
+    generation = card.job.wait(30)  # type: ignore[union-attr]
+    try:
+        assert poster_heard.wait(30)
+        until_state(card, lambda: generation.id in card.posters)
+        clip = card.view["clip"]
+        # A still at once; no video is loaded before it is known whether a preview exists.
+        assert clip["poster"] is True and clip["ready"] is False and clip["preview"] is None
+        assert (clip["width"], clip["height"]) == (64, 36)  # measured: read from the poster
+    finally:
+        go_on.set()
+    until_state(card, lambda: _ready(card))
+    assert (
+        front.fetch(card.view["clip"]["preview"])
+        == preview_path(
+            generation.local_path  # type: ignore[arg-type]
+        ).read_bytes()
+    )
+
+
 def test_a_clip_without_previews_still_plays_and_says_why(
     harness: Harness, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(_previews, "_run_maker", lambda video: "the encoder is missing")
+    monkeypatch.setattr(_previews, "_run_maker", lambda video, heard: "the encoder is missing")
     _, runner = harness.sim_runner()
     card = GenerationCard()
     front = FrontEnd(card)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
 import av
@@ -16,6 +17,7 @@ from gen3widgets import _previews
 from gen3widgets._previews import (
     PREVIEW_LONG_SIDE,
     ClipInfo,
+    Previews,
     ensure_previews,
     existing_previews,
     poster_path,
@@ -76,6 +78,38 @@ def test_a_preview_and_a_poster_are_made_beside_the_clip(tmp_path: Path) -> None
     assert _brightness(decoded[20]) < middle < _brightness(decoded[28])
 
 
+def test_the_poster_is_heard_of_before_the_preview_is_done(tmp_path: Path) -> None:
+    clip = _clip(tmp_path, noisy_mp4())
+    heard: list[tuple[Previews, bool]] = []
+
+    def on_poster(found: Previews) -> None:
+        # The preview is still being written (a hidden temporary file) when this is called.
+        heard.append((found, preview_path(clip).exists()))
+
+    made = ensure_previews(clip, on_poster=on_poster)
+
+    assert made.problem is None and made.preview is not None
+    ((early, preview_existed),) = heard
+    assert not preview_existed and early.preview is None
+    assert early.poster == made.poster and early.info == made.info == ClipInfo(640, 384, 24.0, 2.0)
+    ensure_previews(clip, on_poster=on_poster)  # both fresh: nothing made, nothing heard
+    assert len(heard) == 1
+
+
+def test_a_failing_poster_listener_does_not_stop_the_preview(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    clip = _clip(tmp_path, tiny_mp4(6))
+
+    def on_poster(found: Previews) -> None:
+        raise RuntimeError("the view went away")
+
+    with caplog.at_level(logging.ERROR, logger="gen3widgets"):
+        made = ensure_previews(clip, on_poster=on_poster)
+    assert made.problem is None and made.preview is not None and made.poster is not None
+    assert "poster listener failed" in caplog.text
+
+
 def test_a_portrait_clip_keeps_its_shape_and_a_thin_clip_is_not_inflated(
     tmp_path: Path,
 ) -> None:
@@ -96,9 +130,9 @@ def test_fresh_previews_are_kept_and_stale_ones_made_again(
     made_by = _previews._run_maker
     calls: list[Path] = []
 
-    def counted(video: Path) -> str | None:
+    def counted(video: Path, heard: Callable[[str], None]) -> str | None:
         calls.append(video)
-        return made_by(video)
+        return made_by(video, heard)
 
     monkeypatch.setattr(_previews, "_run_maker", counted)
 
@@ -124,13 +158,13 @@ def test_threads_asking_at_once_make_the_previews_once(
     active: list[int] = []
     calls: list[int] = []
 
-    def slow_make(video: Path) -> str | None:
+    def slow_make(video: Path, heard: Callable[[str], None]) -> str | None:
         active.append(1)
         assert len(active) == 1, "two makers ran at once"
         calls.append(1)
         entered.set()
         release.wait(30)
-        problem = made_by(video)
+        problem = made_by(video, heard)
         active.pop()
         return problem
 

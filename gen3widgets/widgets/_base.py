@@ -58,7 +58,8 @@ class FrontWidget(anywidget.AnyWidget):
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self._shelf = ClipShelf()
-        self._media: dict[str, Media | None] = {}  # generation id -> prepared (None: under way)
+        # generation id -> what is prepared (None: under way; not ``ready``: its poster only)
+        self._media: dict[str, Media | None] = {}
         self._preparing = 0  # clips whose previews and poster are being made
         # Observers run on the runner's loop thread, clicks on the kernel's, clips on workers.
         self._lock = threading.RLock()
@@ -128,14 +129,16 @@ class FrontWidget(anywidget.AnyWidget):
             self._media[gid] = None
             self._preparing += 1
 
+        def shown(media: Media) -> None:
+            with self._lock:
+                self._media[gid] = media
+                if media.poster_uri is not None:
+                    self.posters = {**self.posters, gid: media.poster_uri}
+            self._refresh()
+
         def work() -> None:
             try:
-                media = prepare(path)
-                with self._lock:
-                    self._media[gid] = media
-                    if media.poster_uri is not None:
-                        self.posters = {**self.posters, gid: media.poster_uri}
-                self._refresh()
+                shown(prepare(path, on_poster=shown))  # the poster first, then the preview
             finally:
                 with self._prepared:
                     self._preparing -= 1

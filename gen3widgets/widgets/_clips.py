@@ -107,15 +107,28 @@ class Media:
     fps: float | None = None
     duration: float | None = None
     poster_uri: str | None = None  # the poster as a data: URI (kept in widget state)
+    # False while the preview is still being made: the poster may show, no video loads yet
+    # (it is not known whether a preview will exist, else the full clip loads for nothing).
+    ready: bool = True
 
 
-def prepare(video: Path) -> Media:
+def prepare(video: Path, on_poster: Callable[[Media], None] | None = None) -> Media:
     """Previews (made now if missing), size, frame rate and poster of ``video``; never raises.
 
-    Blocks: call it through ``in_background``. The clip is never opened here:
-    what is known of it comes from its poster (see ``_previews``).
+    Blocks: call it through ``in_background``. ``on_poster`` hears, with a
+    ``Media`` that is not ``ready``, as soon as the poster exists while the
+    preview is still being made. The clip is never opened here: what is known
+    of it comes from its poster (see ``_previews``).
     """
-    previews = ensure_previews(video)
+
+    def early(previews: Previews) -> None:
+        if on_poster is not None:
+            on_poster(_media(previews, ready=False))
+
+    return _media(ensure_previews(video, on_poster=early), ready=True)
+
+
+def _media(previews: Previews, *, ready: bool) -> Media:
     info = previews.info
     poster = None
     if previews.poster is not None:
@@ -125,5 +138,5 @@ def prepare(video: Path) -> Media:
         except OSError as exc:
             log.warning("Could not read the poster %s: %s", previews.poster, exc)
     if info is None:
-        return Media(previews, poster_uri=poster)
-    return Media(previews, info.width, info.height, info.fps, info.duration, poster)
+        return Media(previews, poster_uri=poster, ready=ready)
+    return Media(previews, info.width, info.height, info.fps, info.duration, poster, ready)

@@ -109,7 +109,7 @@ class Shown:
     """The clip a view shows: a finished generation and what was prepared of it."""
 
     generation: Generation
-    media: Media | None  # None while it is being prepared
+    media: Media | None  # None while it is being prepared (then a poster, not yet ``ready``)
 
 
 def chip(job: Job | None) -> tuple[str, str]:
@@ -228,7 +228,7 @@ def _clip(
         "height": height,
         "fps": (media.fps if media is not None else None) or DEFAULT_FPS,
         "duration": media.duration if media is not None else None,
-        "ready": media is not None,
+        "ready": media is not None and media.ready,  # a poster may show before then
     }
     if media is not None and media.previews.preview is not None:
         clip["preview"] = shelf.key(media.previews.preview)
