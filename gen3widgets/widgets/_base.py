@@ -129,7 +129,7 @@ class FrontWidget(anywidget.AnyWidget):
             self._media[gid] = None
             self._preparing += 1
 
-        def shown(media: Media) -> None:
+        def show(media: Media) -> None:
             with self._lock:
                 self._media[gid] = media
                 if media.poster_uri is not None:
@@ -138,7 +138,7 @@ class FrontWidget(anywidget.AnyWidget):
 
         def work() -> None:
             try:
-                shown(prepare(path, on_poster=shown))  # the poster first, then the preview
+                show(prepare(path, on_poster=show))  # the poster first, then the preview
             finally:
                 with self._prepared:
                     self._preparing -= 1
