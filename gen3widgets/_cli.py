@@ -171,7 +171,7 @@ def _generate(args: argparse.Namespace, err: TextIO, out: TextIO) -> int:
             return EXIT_INTERRUPTED
     finally:
         runner.close()
-    return _report(jobs, args, err, out)
+    return _report(jobs, args, err, out, simulated=client.is_simulated)
 
 
 def _found_earlier(runner: JobRunner, err: TextIO) -> list[Job]:
@@ -191,7 +191,9 @@ def _found_earlier(runner: JobRunner, err: TextIO) -> list[Job]:
     return [runner.resume(g, label=f"{_label(g.seed)} (earlier)") for g in found]
 
 
-def _report(jobs: list[Job], args: argparse.Namespace, err: TextIO, out: TextIO) -> int:
+def _report(
+    jobs: list[Job], args: argparse.Namespace, err: TextIO, out: TextIO, *, simulated: bool
+) -> int:
     status = EXIT_OK
     failed: dict[str, list[Job]] = {}  # one reason shared by several jobs is said once
     spent = 0.0
@@ -221,7 +223,9 @@ def _report(jobs: list[Job], args: argparse.Namespace, err: TextIO, out: TextIO)
         labels = ", ".join(job.label for job in same)
         states = " / ".join(dict.fromkeys(job.state.label for job in same))
         print(f"{labels}: {states}: {reason}", file=err)
-    if spent:
+    if spent and simulated:  # the simulator bills as the API does, but nobody paid
+        print(f"Simulated: nothing was charged (the real API would have: ${spent:.2f}).", file=err)
+    elif spent:
         print(f"Charged ${spent:.2f} in all.", file=err)
     return status
 
@@ -449,7 +453,7 @@ def _history(args: argparse.Namespace, err: TextIO, out: TextIO) -> int:
             r["status"] + (" (sim)" if r["simulated"] else ""),
             "-" if r["seed"] is None else str(r["seed"]),
             "-" if r["duration"] is None else f"{r['duration']}s",
-            "-" if r["cost_usd"] is None else f"${r['cost_usd']:.2f}",
+            "-" if r["cost_usd"] is None or r["simulated"] else f"${r['cost_usd']:.2f}",
             r["_when"],
             r["file"] or "-",
         )

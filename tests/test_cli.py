@@ -127,6 +127,8 @@ def test_generate_prints_each_seed_and_its_file_named_by_prompt_and_seed(
 def test_generate_says_it_uses_the_simulator_and_shows_progress(generated: Generated) -> None:
     err = generated.result.stderr
     assert "No AIMLAPI_KEY set" in err and "simulator" in err and "nothing is bought" in err
+    # The summary agrees: the simulator bills as the API does, but nothing was spent.
+    assert "Charged" not in err and "Simulated: nothing was charged" in err
     # not a TTY: plain lines, one per status change, no ANSI escapes
     assert "\x1b[" not in err
     progress = [line for line in err.splitlines() if line.startswith("[")]
@@ -148,7 +150,7 @@ def test_history_lists_the_generations(generated: Generated) -> None:
         gid, model, status, *_ = row.split()
         assert f"{gid}.mp4" in names
         assert (model, status) == ("gen3a_turbo", "completed")
-        assert " 5s " in row
+        assert " 5s " in row and "(sim)" in row and "$" not in row  # nothing was spent
     assert {row.split()[4] for row in rows} == {"11", "12"}
 
 
