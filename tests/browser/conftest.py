@@ -212,12 +212,17 @@ def jupyter(tmp_path_factory: pytest.TempPathFactory, artifacts: Path) -> Iterat
         _wait_until_up(server)
         yield server
     finally:
-        process.terminate()
-        try:
-            process.wait(20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(10)
+        stop_server(process)
+
+
+def stop_server(process: subprocess.Popen[bytes]) -> None:
+    """Ask a server process to stop; kill it if it has not within 20 s."""
+    process.terminate()
+    try:
+        process.wait(20)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(10)
 
 
 @pytest.fixture(scope="module")

@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from .conftest import ROOT, _free_port
+from .conftest import ROOT, _free_port, stop_server
 from .conftest import playwright_expect as expect
 from .ui import click_button, scrub_to, wait_for_playable_videos
 
@@ -83,12 +83,7 @@ def marimo_app(tmp_path_factory: pytest.TempPathFactory, artifacts: Path) -> Ite
                 time.sleep(0.25)  # polling the server's readiness, with a deadline
         yield url
     finally:
-        process.terminate()
-        try:
-            process.wait(20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(10)
+        stop_server(process)
 
 
 def test_marimo_app_grid_generates_and_plays_in_step(browser: Any, marimo_app: str) -> None:
